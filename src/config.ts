@@ -1,0 +1,211 @@
+// Environment configuration (DESIGN §8), validated once at start. A bad value throws a
+// ConfigError whose message is one line naming the variable.
+import { isIP } from "node:net";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export type NodeEnv = "development" | "production" | "test";
+export type Role = "api" | "worker" | "all";
+
+export interface Config {
+  nodeEnv: NodeEnv;
+  role: Role;
+  port: number;
+  host: string;
+  databaseUrl: string;
+  redisUrl: string;
+  /** Prefix of every Redis key this process writes (tests use one per run). */
+  redisKeyPrefix: string;
+  mongodbUri?: string;
+  logLevel: string;
+  tls?: { certFile: string; keyFile: string };
+  /** Largest request body accepted, in bytes. */
+  maxRequestBytes: number;
+  /** Seconds in-flight calls get to finish after SIGTERM/SIGINT. */
+  shutdownGraceSeconds: number;
+  trustedProxies: string[];
+  corsOrigins: string[];
+  jwt: {
+    keysDir?: string;
+    issuer: string;
+    audience: string;
+    accessTtlSeconds: number;
+    refreshTtlSeconds: number;
+    refreshGraceSeconds: number;
+  };
+  otp: {
+    /** Server secret keying the HMAC of stored codes and tokens. */
+    secret?: string;
+    ttlSeconds: number;
+    maxAttempts: number;
+    resendSeconds: number;
+    sendsPerIdentifierPerHour: number;
+    failuresPerIdentifierPerHour: number;
+    requestsPerIpPerHour: number;
+    verificationTtlSeconds: number;
+    /** Exact identifiers, or phone prefixes ending the list entry (e.g. "+1555"), that get testCode. */
+    testIdentifiers: string[];
+    testCode?: string;
+    allowTestIdentifiersInProduction: boolean;
+  };
+  smtpUrl?: string;
+  emailFrom: string;
+  sms?: { apiUrl: string; accountSid: string; authToken: string; from: string };
+  fcm?: { endpoint: string; accessToken?: string };
+  pointsValue: string;
+  auditRetentionDays: number;
+  webhookUrls: string[];
+  webhookSecret?: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function fail(name: string, why: string): never {
+  throw new ConfigError(`${name}: ${why}`);
+}
+
+function str(env: Env, name: string, def?: string): string | undefined {
+  const v = env[name];
+  if (v === undefined || v.trim() === "") return def;
+  return v.trim();
+}
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return def;
+  if (!/^-?\d+$/.test(raw)) fail(name, `expected a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) fail(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = str(env, name);
+  if (raw === undefined) return def;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  return fail(name, `expected true or false, got "${raw}"`);
+}
+
+function list(env: Env, name: string): string[] {
+  const raw = str(env, name);
+  return raw ? raw.split(",").map((s) => s.trim()).filter(Boolean) : [];
+}
+
+function url(env: Env, name: string, protocols: string[], def?: string): string | undefined {
+  const raw = str(env, name, def);
+  if (raw === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return fail(name, `not a valid URL`);
+  }
+  if (!protocols.includes(u.protocol)) fail(name, `expected a ${protocols.join(" or ")} URL, got "${u.protocol}"`);
+  return raw;
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
+  const raw = str(env, name, def)!;
+  if (!(values as readonly string[]).includes(raw)) fail(name, `expected one of ${values.join(", ")}, got "${raw}"`);
+  return raw as T;
+}
+
+function cidr(name: string, entry: string): string {
+  const [addr, bits, ...rest] = entry.split("/");
+  const family = isIP(addr ?? "");
+  const max = family === 4 ? 32 : 128;
+  if (!family || rest.length || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max))) {
+    fail(name, `"${entry}" is not an IP address or CIDR`);
+  }
+  return entry;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = oneOf(env, "NODE_ENV", ["development", "production", "test"] as const, "development");
+  const production = nodeEnv === "production";
+  const smsUrl = url(env, "SMS_API_URL", ["http:", "https:"]);
+  let sms: Config["sms"];
+  if (smsUrl) {
+    const need = (n: string) => str(env, n) ?? fail(n, "required when SMS_API_URL is set");
+    sms = { apiUrl: smsUrl.replace(/\/+$/, ""), accountSid: need("SMS_ACCOUNT_SID"), authToken: need("SMS_AUTH_TOKEN"), from: need("SMS_FROM") };
+  }
+  const fcmEndpoint = url(env, "FCM_ENDPOINT", ["http:", "https:"]);
+  const testCode = str(env, "OTP_TEST_CODE");
+  if (testCode !== undefined && !/^\d{6}$/.test(testCode)) fail("OTP_TEST_CODE", "must be 6 digits");
+  const testIdentifiers = list(env, "OTP_TEST_IDENTIFIERS");
+  if (testIdentifiers.length && !testCode) fail("OTP_TEST_CODE", "required when OTP_TEST_IDENTIFIERS is set");
+  const allowTestIdentifiersInProduction = bool(env, "OTP_TEST_IDENTIFIERS_IN_PRODUCTION", false);
+  if (production && testIdentifiers.length && !allowTestIdentifiersInProduction) {
+    fail("OTP_TEST_IDENTIFIERS", "refused in production unless OTP_TEST_IDENTIFIERS_IN_PRODUCTION=true");
+  }
+  const otpSecret = str(env, "OTP_SECRET");
+  if (otpSecret !== undefined && otpSecret.length < 32) fail("OTP_SECRET", "must be at least 32 characters");
+  if (production && !otpSecret) fail("OTP_SECRET", "required in production (at least 32 random characters)");
+  const pointsValue = str(env, "POINTS_VALUE", "0.01")!;
+  if (!/^\d{1,12}(\.\d{1,6})?$/.test(pointsValue)) fail("POINTS_VALUE", `expected a non-negative decimal such as 0.01, got "${pointsValue}"`);
+  const tlsCert = str(env, "TLS_CERT_FILE");
+  const tlsKey = str(env, "TLS_KEY_FILE");
+  if (!!tlsCert !== !!tlsKey) fail(tlsCert ? "TLS_KEY_FILE" : "TLS_CERT_FILE", "TLS_CERT_FILE and TLS_KEY_FILE go together");
+
+  const config: Config = {
+    nodeEnv,
+    role: oneOf(env, "ROLE", ["api", "worker", "all"] as const, "all"),
+    port: int(env, "PORT", 8080, 0, 65535),
+    host: str(env, "HOST", "0.0.0.0")!,
+    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"], "postgres://postgres@127.0.0.1:5432/identity")!,
+    redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"], "redis://127.0.0.1:6379/0")!,
+    redisKeyPrefix: str(env, "REDIS_KEY_PREFIX", "identity:")!,
+    mongodbUri: url(env, "MONGODB_URI", ["mongodb:", "mongodb+srv:"]),
+    logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
+    tls: tlsCert && tlsKey ? { certFile: tlsCert, keyFile: tlsKey } : undefined,
+    maxRequestBytes: int(env, "MAX_REQUEST_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+    shutdownGraceSeconds: int(env, "SHUTDOWN_GRACE_SECONDS", 10, 0, 600),
+    trustedProxies: list(env, "TRUSTED_PROXIES").map((e) => cidr("TRUSTED_PROXIES", e)),
+    corsOrigins: list(env, "CORS_ORIGINS"),
+    jwt: {
+      keysDir: str(env, "JWT_KEYS_DIR"),
+      issuer: str(env, "JWT_ISSUER", "identity-service")!,
+      audience: str(env, "JWT_AUDIENCE", "identity-api")!,
+      accessTtlSeconds: int(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 1, 86400),
+      refreshTtlSeconds: int(env, "REFRESH_TOKEN_TTL_SECONDS", 2592000, 60, 31536000),
+      refreshGraceSeconds: int(env, "REFRESH_GRACE_SECONDS", 10, 0, 300),
+    },
+    otp: {
+      secret: otpSecret,
+      ttlSeconds: int(env, "OTP_TTL_SECONDS", 300, 1, 3600),
+      maxAttempts: int(env, "OTP_MAX_ATTEMPTS", 5, 1, 20),
+      resendSeconds: int(env, "OTP_RESEND_SECONDS", 60, 0, 3600),
+      sendsPerIdentifierPerHour: int(env, "OTP_SENDS_PER_IDENTIFIER_PER_HOUR", 10, 1, 1_000_000),
+      failuresPerIdentifierPerHour: int(env, "OTP_FAILURES_PER_IDENTIFIER_PER_HOUR", 20, 1, 1_000_000),
+      requestsPerIpPerHour: int(env, "OTP_REQUESTS_PER_IP_PER_HOUR", 100, 1, 100_000_000),
+      verificationTtlSeconds: int(env, "VERIFICATION_TOKEN_TTL_SECONDS", 600, 1, 3600),
+      testIdentifiers,
+      testCode,
+      allowTestIdentifiersInProduction,
+    },
+    smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
+    emailFrom: str(env, "EMAIL_FROM", "Identity <no-reply@localhost>")!,
+    sms,
+    fcm: fcmEndpoint ? { endpoint: fcmEndpoint, accessToken: str(env, "FCM_ACCESS_TOKEN") } : undefined,
+    pointsValue,
+    auditRetentionDays: int(env, "AUDIT_RETENTION_DAYS", 365, 1, 36500),
+    webhookUrls: list(env, "WEBHOOK_URLS").map((u, i) => {
+      try {
+        return new URL(u).toString();
+      } catch {
+        return fail("WEBHOOK_URLS", `entry ${i + 1} is not a valid URL`);
+      }
+    }),
+    webhookSecret: str(env, "WEBHOOK_SECRET"),
+  };
+  if (config.webhookUrls.length && !config.webhookSecret) fail("WEBHOOK_SECRET", "required when WEBHOOK_URLS is set");
+  if (production) {
+    if (!config.jwt.keysDir) fail("JWT_KEYS_DIR", "required in production (generated development keys are refused)");
+    if (!config.smtpUrl) fail("SMTP_URL", "required in production (the log sink for e-mail codes is refused)");
+    if (!config.sms) fail("SMS_API_URL", "required in production (the log sink for SMS codes is refused)");
+  }
+  return config;
+}

@@ -1,0 +1,29 @@
+// Who is calling and from where: built by the server's interceptors, passed to the domain
+// as plain data (no transport types).
+
+export type PrincipalRole = "staff" | "service";
+
+export interface Principal {
+  kind: "user" | "service";
+  /** User id (kind "user") or service name (kind "service"). */
+  subject: string;
+  /** Session id of a user's access token. */
+  sessionId?: string;
+  roles: PrincipalRole[];
+  /** Token id, for the deny list at logout. */
+  jti: string;
+  /** Access-token expiry, seconds since the epoch. */
+  expiresAt: number;
+}
+
+export interface RequestMeta {
+  /** Client IP (the socket peer, or X-Forwarded-For from a trusted proxy). */
+  ip: string;
+  userAgent: string;
+  requestId: string;
+}
+
+export interface Caller {
+  principal?: Principal;
+  meta: RequestMeta;
+}
