@@ -1,0 +1,39 @@
+import { expect } from "chai";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+describe("config", () => {
+  it("has the DESIGN defaults", () => {
+    const c = loadConfig({});
+    expect(c.port).to.equal(8080);
+    expect(c.nodeEnv).to.equal("development");
+    expect(c.databaseUrl).to.equal("postgres://postgres@127.0.0.1:5432/identity");
+    expect(c.redisUrl).to.equal("redis://127.0.0.1:6379/0");
+    expect(c.otp).to.include({ ttlSeconds: 300, maxAttempts: 5, resendSeconds: 60, sendsPerIdentifierPerHour: 10, failuresPerIdentifierPerHour: 20, requestsPerIpPerHour: 100 });
+    expect(c.jwt).to.include({ accessTtlSeconds: 900, refreshTtlSeconds: 2592000, refreshGraceSeconds: 10 });
+    expect(c.maxRequestBytes).to.equal(1048576);
+    expect(c.pointsValue).to.equal("0.01");
+  });
+
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: "eighty" }, /^PORT: expected a whole number/],
+    [{ PORT: "70000" }, /^PORT: must be between 0 and 65535/],
+    [{ NODE_ENV: "staging" }, /^NODE_ENV: expected one of/],
+    [{ DATABASE_URL: "mysql://x" }, /^DATABASE_URL: expected a postgres: or postgresql: URL/],
+    [{ REDIS_URL: "not a url" }, /^REDIS_URL: not a valid URL/],
+    [{ OTP_TTL_SECONDS: "0" }, /^OTP_TTL_SECONDS: must be between/],
+    [{ TRUSTED_PROXIES: "10.0.0.0/99" }, /^TRUSTED_PROXIES: "10.0.0.0\/99" is not an IP address or CIDR/],
+    [{ SMS_API_URL: "http://127.0.0.1:9" }, /^SMS_ACCOUNT_SID: required when SMS_API_URL is set/],
+    [{ OTP_TEST_IDENTIFIERS: "+1555" }, /^OTP_TEST_CODE: required/],
+    [{ POINTS_VALUE: "-1" }, /^POINTS_VALUE:/],
+    [{ TLS_CERT_FILE: "/x.pem" }, /^TLS_KEY_FILE:/],
+    [{ NODE_ENV: "production" }, /^OTP_SECRET: required in production/],
+    [{ NODE_ENV: "production", OTP_SECRET: "x".repeat(32) }, /^JWT_KEYS_DIR: required in production/],
+    [{ NODE_ENV: "production", OTP_SECRET: "x".repeat(32), JWT_KEYS_DIR: "/k", SMS_API_URL: "http://s", SMS_ACCOUNT_SID: "a", SMS_AUTH_TOKEN: "b", SMS_FROM: "c" }, /^SMTP_URL: required in production/],
+    [{ NODE_ENV: "production", OTP_SECRET: "x".repeat(32), OTP_TEST_IDENTIFIERS: "+1555", OTP_TEST_CODE: "123456" }, /^OTP_TEST_IDENTIFIERS: refused in production/],
+  ];
+  for (const [env, message] of bad) {
+    it(`rejects ${JSON.stringify(env)}`, () => {
+      expect(() => loadConfig(env)).to.throw(ConfigError, message);
+    });
+  }
+});
