@@ -1,0 +1,60 @@
+// Plain HTTP plumbing shared by the routes that are not RPCs (health, metrics, JWKS,
+// OpenAPI, the REST gateway): request/response types for HTTP/1.1 and HTTP/2 alike,
+// JSON answers in the same shape as Connect errors, and a bounded body reader.
+import type http from "node:http";
+import type http2 from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import type { ContextValues, ConnectRouter } from "@connectrpc/connect";
+
+export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/**
+ * A route outside the Connect router. Returns true when it handled (answered) the request,
+ * false to let the next route try. Routes are tried after /healthz, /readyz and /metrics
+ * and before the final 404.
+ */
+export type PlainRoute = (req: NodeRequest, res: NodeResponse, url: URL) => boolean | Promise<boolean>;
+
+/** What plain routes get to work with when they are built (see ServerDeps.plainRoutes). */
+export interface PlainRouteContext {
+  /** The router holding every RPC handler (`router.handlers`), interceptors included. */
+  router: ConnectRouter;
+  /** Context values (request meta) for a call made on behalf of this request. */
+  contextValuesFor: (req: NodeRequest) => ContextValues;
+}
+
+/** "ok" for success, else the Connect name of the code ("invalid_argument"). */
+export function codeName(code: Code | undefined): string {
+  return code === undefined ? "ok" : codeToString(code);
+}
+
+export function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": String(payload.length), "cache-control": "no-store" });
+  res.end(payload);
+}
+
+/** Answers with the HTTP status Connect maps the code to and `{ code, message }`. */
+export function sendError(res: NodeResponse, code: Code, message: string): void {
+  sendJson(res, codeToHttpStatus(code), { code: codeName(code), message });
+}
+
+/**
+ * Reads the whole request body, refusing more than `limit` bytes with resource_exhausted
+ * (before reading anything when Content-Length already says so).
+ */
+export async function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
+  const tooLarge = () => new ConnectError(`request body larger than ${limit} bytes`, Code.ResourceExhausted);
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}

@@ -1,0 +1,233 @@
+// What every call goes through: request meta in the context (client IP, user agent,
+// request id), domain errors turned into Connect errors, and one log line plus metrics
+// per call.
+import { randomUUID } from "node:crypto";
+import { BlockList, isIP } from "node:net";
+import { Code, ConnectError, createContextKey, createContextValues, type ContextValues, type HandlerContext, type Interceptor } from "@connectrpc/connect";
+import { BadRequestSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import type { RequestMeta } from "../domain/caller.js";
+import { DomainError, type ErrorKind } from "../domain/errors.js";
+import type { Logger } from "../logger.js";
+import { requestMetaKey } from "./context.js";
+import { codeName, type NodeRequest } from "./http.js";
+import type { Metrics } from "./metrics.js";
+
+// ---------------------------------------------------------------------------------------
+// Request meta
+
+/** The CIDRs (IPv4 and IPv6) whose X-Forwarded-For is believed. */
+export function trustedProxies(cidrs: string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of cidrs) {
+    const [addr = "", bits] = entry.split("/");
+    const type = isIP(addr) === 6 ? "ipv6" : "ipv4";
+    if (bits === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(bits), type);
+  }
+  return list;
+}
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
+const maxUserAgentLength = 512;
+const metaByRequest = new WeakMap<NodeRequest, RequestMeta>();
+
+/**
+ * The request meta of an HTTP request, computed once and remembered: the server's front
+ * handler computes it first (with the trusted proxies) and everything after reads the
+ * same values. Without `proxies`, X-Forwarded-For is not believed.
+ */
+export function requestMetaOf(req: NodeRequest, proxies?: BlockList): RequestMeta {
+  let meta = metaByRequest.get(req);
+  if (!meta) {
+    const id = header(req, "x-request-id");
+    meta = {
+      ip: clientIp(req, proxies),
+      userAgent: (header(req, "user-agent") ?? "").slice(0, maxUserAgentLength),
+      requestId: id !== undefined && requestIdPattern.test(id) ? id : randomUUID(),
+    };
+    metaByRequest.set(req, meta);
+  }
+  return meta;
+}
+
+/** Context values for a call made on behalf of this HTTP request (connectNodeAdapter's `contextValues`). */
+export function contextValuesFor(req: NodeRequest): ContextValues {
+  return createContextValues().set(requestMetaKey, requestMetaOf(req));
+}
+
+function header(req: NodeRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(", ") : v;
+}
+
+/**
+ * The socket peer, unless it is a trusted proxy: then X-Forwarded-For is walked from the
+ * right (the hop nearest to us) and the first address that is not a trusted proxy is the
+ * client. Everything left of it was written by the client and proves nothing.
+ */
+function clientIp(req: NodeRequest, proxies: BlockList | undefined): string {
+  let ip = normalizeIp(req.socket.remoteAddress ?? "");
+  if (!proxies || !isTrusted(proxies, ip)) return ip;
+  const hops = (header(req, "x-forwarded-for") ?? "").split(",").map((h) => h.trim()).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = normalizeIp(stripPort(hops[i]!));
+    // Garbage in the header: stop at the last address we can vouch for.
+    if (!isIP(hop)) break;
+    ip = hop;
+    if (!isTrusted(proxies, hop)) break;
+  }
+  return ip;
+}
+
+function isTrusted(proxies: BlockList, ip: string): boolean {
+  const family = isIP(ip);
+  return family !== 0 && proxies.check(ip, family === 6 ? "ipv6" : "ipv4");
+}
+
+/** IPv4-mapped IPv6 ("::ffff:10.0.0.1") is reported as the IPv4 address it carries. */
+function normalizeIp(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return mapped ? mapped[1]! : ip;
+}
+
+/** "1.2.3.4:5678" and "[2001:db8::1]:443" (some proxies add the port) to the bare address. */
+function stripPort(hop: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(hop);
+  if (bracketed) return bracketed[1]!;
+  const v4 = /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(hop);
+  return v4 ? v4[1]! : hop;
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+const codeOfKind: Record<ErrorKind, Code> = {
+  invalid_argument: Code.InvalidArgument,
+  unauthenticated: Code.Unauthenticated,
+  permission_denied: Code.PermissionDenied,
+  not_found: Code.NotFound,
+  already_exists: Code.AlreadyExists,
+  failed_precondition: Code.FailedPrecondition,
+  resource_exhausted: Code.ResourceExhausted,
+  unavailable: Code.Unavailable,
+};
+
+/**
+ * DomainError → ConnectError with its code and standard details (BadRequest field
+ * violations, RetryInfo plus a Retry-After header); ConnectError as is; anything else →
+ * internal "Internal error", the original kept as `cause` for the log only.
+ */
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (!(err instanceof DomainError)) return new ConnectError("Internal error", Code.Internal, undefined, undefined, err);
+  const { violations, retryAfterSeconds } = err.extra;
+  const details = [];
+  const metadata: Record<string, string> = {};
+  if (violations?.length) {
+    details.push({ desc: BadRequestSchema, value: { fieldViolations: violations.map((v) => ({ field: v.field, description: v.description })) } });
+  }
+  if (retryAfterSeconds !== undefined) {
+    details.push({ desc: RetryInfoSchema, value: { retryDelay: { seconds: BigInt(retryAfterSeconds) } } });
+    metadata["retry-after"] = String(retryAfterSeconds);
+  }
+  return new ConnectError(err.message, codeOfKind[err.kind], metadata, details, err);
+}
+
+/**
+ * Maps whatever a handler (or an inner interceptor) throws with toConnectError, streams
+ * included. When the call's signal was aborted (deadline, client gone, shutdown), an
+ * error that is not already a Connect or domain error is taken to come from that abort
+ * and answered with its reason rather than as an internal error.
+ */
+export const errorInterceptor: Interceptor = (next) => async (req) => {
+  const map = (err: unknown) =>
+    req.signal.aborted && !(err instanceof ConnectError) && !(err instanceof DomainError) ? ConnectError.from(req.signal.reason) : toConnectError(err);
+  try {
+    const res = await next(req);
+    if (!res.stream) return res;
+    return { ...res, message: mapStreamErrors(res.message, map) };
+  } catch (err) {
+    throw map(err);
+  }
+};
+
+async function* mapStreamErrors<T>(messages: AsyncIterable<T>, map: (err: unknown) => ConnectError): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (err) {
+    throw map(err);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Logging and metrics
+
+interface CallRecord {
+  /** The outcome as the outermost interceptor saw it; unset when the call never got there. */
+  outcome?: { error?: ConnectError };
+}
+
+const callRecordKey = createContextKey<CallRecord | undefined>(undefined, { description: "call observation" });
+
+/**
+ * One log line and the RPC metrics per call. Interceptors only see calls whose request
+ * was read and parsed, so the clock starts in the request gate (after the headers, before
+ * the body) and the line is written when the call's signal aborts — which Connect does
+ * at the end of every call, with the error as the reason when one ended it. A malformed
+ * or oversized request is therefore logged and counted too.
+ */
+export function callObserver(logger: Logger, metrics: Metrics): { requestGate: (ctx: HandlerContext) => void; interceptor: Interceptor } {
+  const finish = (ctx: HandlerContext, record: CallRecord, started: bigint) => {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    // After a success Connect aborts without a reason (which reads as "canceled"), so the
+    // interceptor's view wins; the reason decides for calls that never reached it (request
+    // unreadable or too large) or that ended before it settled (client gone, deadline).
+    const error = record.outcome ? record.outcome.error : ConnectError.from(ctx.signal.reason, Code.Internal);
+    const code = codeName(error?.code);
+    const service = ctx.service.typeName;
+    const method = ctx.method.name;
+    metrics.observeRpc(service, method, code, seconds);
+    const meta = ctx.values.get(requestMetaKey);
+    const line = { requestId: meta.requestId, ip: meta.ip, procedure: `/${service}/${method}`, protocol: ctx.protocolName, code, durationMs: Math.round(seconds * 1e4) / 10 };
+    const serverFault = error !== undefined && [Code.Internal, Code.Unknown, Code.DataLoss].includes(error.code);
+    if (serverFault) logger.error({ ...line, err: error.cause ?? error }, "rpc failed");
+    else logger.info(line, "rpc");
+  };
+
+  return {
+    requestGate(ctx) {
+      const started = process.hrtime.bigint();
+      const record: CallRecord = {};
+      ctx.values.set(callRecordKey, record);
+      if (ctx.signal.aborted) finish(ctx, record, started);
+      else ctx.signal.addEventListener("abort", () => finish(ctx, record, started), { once: true });
+    },
+    interceptor: (next) => async (req) => {
+      const record = req.contextValues.get(callRecordKey);
+      const settle = (err?: unknown) => {
+        if (record && !record.outcome) record.outcome = { error: err === undefined ? undefined : ConnectError.from(err, Code.Internal) };
+      };
+      try {
+        const res = await next(req);
+        if (!res.stream) {
+          settle();
+          return res;
+        }
+        return { ...res, message: settleAfter(res.message, settle) };
+      } catch (err) {
+        settle(err);
+        throw err;
+      }
+    },
+  };
+}
+
+async function* settleAfter<T>(messages: AsyncIterable<T>, settle: (err?: unknown) => void): AsyncIterable<T> {
+  try {
+    yield* messages;
+    settle();
+  } catch (err) {
+    settle(err);
+    throw err;
+  }
+}

@@ -1,0 +1,130 @@
+// The server of DESIGN §3: one port, every protocol. Composes the listener, the Connect
+// router (API services, health, reflection), the interceptors, CORS and the plain routes.
+import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Config } from "../config.js";
+import type { Logger } from "../logger.js";
+import { createCors } from "./cors.js";
+import { createReadiness, healthRoutes, registerHealth, type ReadinessCheck } from "./health.js";
+import { sendError, type NodeRequest, type NodeResponse, type PlainRoute, type PlainRouteContext } from "./http.js";
+import { callObserver, contextValuesFor, errorInterceptor, requestMetaOf, toConnectError, trustedProxies } from "./interceptors.js";
+import { startListener, type ListenerTimeouts } from "./listener.js";
+import { createMetrics } from "./metrics.js";
+import { registerReflection } from "./reflection.js";
+
+export interface ServerDeps {
+  config: Config;
+  logger: Logger;
+  /** Registers the API services on the router. */
+  routes: (router: ConnectRouter) => void;
+  /** Extra interceptors (e.g. auth); they run inside the built-in ones (observation, error mapping). */
+  interceptors?: Interceptor[];
+  /** What /readyz and the gRPC health check verify (e.g. PostgreSQL, Redis). */
+  readiness: ReadinessCheck[];
+  /** Routes outside the router (REST gateway, JWKS, OpenAPI), tried in order before the final 404. */
+  plainRoutes?: (ctx: PlainRouteContext) => PlainRoute[];
+  /** Listener timeouts, for tests; production uses the defaults. */
+  timeouts?: Partial<ListenerTimeouts>;
+}
+
+export interface RunningServer {
+  port: number;
+  /** Base URL (http or https), e.g. for clients in tests. */
+  url: string;
+  /** Graceful stop within config.shutdownGraceSeconds; the same promise on every call. */
+  close(): Promise<void>;
+}
+
+export async function startServer(deps: ServerDeps): Promise<RunningServer> {
+  const { config, logger } = deps;
+  const metrics = createMetrics();
+  const readiness = createReadiness(deps.readiness, logger);
+  const proxies = trustedProxies(config.trustedProxies);
+  const observer = callObserver(logger, metrics);
+  const cors = createCors(config.corsOrigins);
+  // Aborted when the grace period ends: handlers see their signal abort before the sockets go.
+  const shutdown = new AbortController();
+
+  let router: ConnectRouter | undefined;
+  const rpcHandler = connectNodeAdapter({
+    routes(r) {
+      router = r;
+      deps.routes(r);
+      registerHealth(r, readiness, () => [...new Set(r.handlers.map((h) => h.service.typeName))]);
+      registerReflection(r);
+    },
+    interceptors: [observer.interceptor, errorInterceptor, ...(deps.interceptors ?? [])],
+    requestGate: observer.requestGate,
+    readMaxBytes: config.maxRequestBytes,
+    // Unknown fields are ignored (the default), so clients may be newer than the server;
+    // zero values are written out so app models see every field.
+    jsonOptions: { ignoreUnknownFields: true, alwaysEmitImplicit: true },
+    shutdownSignal: shutdown.signal,
+    contextValues: contextValuesFor,
+    // The adapter hands over the server's own response object (typed narrower by connect-node).
+    fallback: (req, res) => void servePlain(req, res as NodeResponse),
+  });
+  if (!router) throw new Error("connectNodeAdapter did not call routes()");
+
+  const { healthz, readyz } = healthRoutes(readiness);
+  const plainRoutes: Array<[name: string, route: PlainRoute]> = [
+    ["healthz", healthz],
+    ["readyz", readyz],
+    ["metrics", metrics.route],
+    ...(deps.plainRoutes?.({ router, contextValuesFor }) ?? []).map((route): [string, PlainRoute] => ["plain", route]),
+  ];
+
+  async function servePlain(req: NodeRequest, res: NodeResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    let route = "not_found";
+    try {
+      for (const [name, handle] of plainRoutes) {
+        route = name;
+        if (await handle(req, res, url)) break;
+        route = "not_found";
+      }
+      if (route === "not_found") sendError(res, Code.NotFound, `No route for ${req.method} ${url.pathname}`);
+    } catch (err) {
+      // `route` names the route that threw.
+      const error = toConnectError(err);
+      if (error.code === Code.Internal) logger.error({ err, requestId: requestMetaOf(req).requestId, path: url.pathname }, "plain route failed");
+      if (res.headersSent) res.destroy();
+      else sendError(res, error.code, error.rawMessage);
+    }
+    metrics.countHttp(route, req.method ?? "", res.statusCode);
+  }
+
+  const listener = await startListener({
+    port: config.port,
+    host: config.host,
+    tls: config.tls && { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) },
+    logger,
+    timeouts: deps.timeouts,
+    handler(req, res) {
+      const meta = requestMetaOf(req, proxies);
+      res.setHeader("x-request-id", meta.requestId);
+      if (cors?.(req, res)) {
+        metrics.countHttp("preflight", "OPTIONS", res.statusCode);
+        return;
+      }
+      rpcHandler(req, res);
+    },
+  });
+
+  const scheme = config.tls ? "https" : "http";
+  const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host === "::" ? "::1" : config.host;
+  const url = `${scheme}://${isIP(host) === 6 ? `[${host}]` : host}:${listener.port}`;
+  logger.info({ port: listener.port, tls: Boolean(config.tls) }, "server listening");
+
+  let closed: Promise<void> | undefined;
+  return {
+    port: listener.port,
+    url,
+    close() {
+      closed ??= listener.close(config.shutdownGraceSeconds * 1000, () => shutdown.abort(new ConnectError("Server is shutting down", Code.Unavailable)));
+      return closed;
+    },
+  };
+}
