@@ -1,0 +1,78 @@
+// The stores of one process: PostgreSQL (created and migrated at start, DESIGN §8) and Redis.
+import type { Redis } from "ioredis";
+import type { Sequelize } from "sequelize";
+import type { Config } from "../config.js";
+import type { Logger } from "../logger.js";
+import { ensureDatabase, openDatabase } from "./database.js";
+import { migrate } from "./migrate.js";
+import { defineModels, type Models } from "./models/index.js";
+import { openRedis } from "./redis.js";
+
+export { writeAudit } from "./audit-writer.js";
+export * from "./models/index.js";
+export { defineScript } from "./redis.js";
+
+export interface Stores {
+  sequelize: Sequelize;
+  models: Models;
+  redis: Redis;
+  /** Closes the pool and the Redis connection; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export type StoreConfig = Pick<Config, "databaseUrl" | "redisUrl" | "redisKeyPrefix">;
+
+async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === "end") return;
+  if (redis.status === "ready") {
+    // QUIT lets replies in flight arrive. Its promise settles on the reply, before the socket
+    // closes: wait for "end" so that close() really means closed.
+    const ended = new Promise((resolve) => redis.once("end", resolve));
+    try {
+      await redis.quit();
+      await ended;
+      return;
+    } catch {
+      // The connection broke meanwhile: drop it below.
+    }
+  }
+  // Not connected: QUIT would only wait for a reconnection. This also cancels a pending one
+  // (ioredis then emits no "end", so nothing to wait for).
+  redis.disconnect();
+}
+
+async function closeAll(sequelize: Sequelize, redis: Redis): Promise<void> {
+  const results = await Promise.allSettled([sequelize.close(), closeRedis(redis)]);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failure) throw failure.reason;
+}
+
+/** Redis's address without credentials, for error messages. */
+function redisAddress(redisUrl: string): string {
+  const u = new URL(redisUrl);
+  return `${u.hostname}:${u.port || 6379}`;
+}
+
+/**
+ * Creates the database if missing, applies pending migrations, connects Redis. Fails (and
+ * leaves nothing open) when either store is unreachable, so a misconfigured instance stops
+ * at start with the reason.
+ */
+export async function openStores(config: StoreConfig, logger: Logger): Promise<Stores> {
+  const log = logger.child({ component: "store" });
+  if (await ensureDatabase(config.databaseUrl)) log.info("created the database");
+  const sequelize = openDatabase(config, logger);
+  const redis = openRedis(config, logger);
+  try {
+    const applied = await migrate(sequelize, logger);
+    log.info({ applied }, applied.length ? "database migrated" : "database schema up to date");
+    await redis.ping().catch((err: Error) => {
+      throw new Error(`Redis at ${redisAddress(config.redisUrl)} is unavailable: ${err.message}`, { cause: err });
+    });
+  } catch (err) {
+    await closeAll(sequelize, redis).catch(() => undefined);
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return { sequelize, models: defineModels(sequelize), redis, close: () => (closing ??= closeAll(sequelize, redis)) };
+}

@@ -1,0 +1,8 @@
+// The migrations, in the order they apply. A new migration is a new file here and a new
+// entry at the end of this list; an applied migration is never edited (its name is the key
+// recorded in schema_migrations).
+import type { RunnableMigration } from "umzug";
+import type { MigrationContext } from "./context.js";
+import * as initial from "./0001_initial.js";
+
+export const migrations: ReadonlyArray<RunnableMigration<MigrationContext>> = [{ name: "0001_initial", ...initial }];

@@ -1,0 +1,69 @@
+// Redis: short-lived shared state (OTPs, verification tokens, rate-limit counters, denied
+// token ids — DESIGN §5). Every key this process touches carries config.redisKeyPrefix.
+//
+// Lua scripts and the key prefix (verified in test/integration/store.test.ts):
+// - ioredis prefixes the keys passed as KEYS — to a defineCommand script (numberOfKeys) as to
+//   a plain EVAL/EVALSHA — so the script sees KEYS[1] == prefix + key. ARGV pass unchanged.
+// - A key name the script builds itself (concatenated in Lua, or taken from ARGV) gets no
+//   prefix: it escapes the namespace and breaks Redis Cluster. Pass every key through KEYS.
+// - Key names coming back from Redis (SCAN, KEYS, a script returning KEYS[1]) carry the prefix.
+// - For Redis Cluster, keys one script touches together must share a hash tag, e.g.
+//   `otp:{<identifier hash>}:code` and `otp:{<identifier hash>}:tries`. The prefix is
+//   prepended outside the tag, so the tag alone still decides the slot (keep braces out of
+//   the prefix).
+import { Redis } from "ioredis";
+import type { Config } from "../config.js";
+import type { Logger } from "../logger.js";
+
+/**
+ * A standalone client with the key prefix. Commands issued while the connection is down wait
+ * through five reconnection attempts (about 3 s when the server refuses connections, up to
+ * five connect timeouts when it does not answer) and then fail, instead of hanging RPCs.
+ * Connection errors are logged — the first of an outage at warn, the rest at debug — never
+ * thrown as unhandled 'error' events.
+ */
+export function openRedis(config: Pick<Config, "redisUrl" | "redisKeyPrefix">, logger: Logger): Redis {
+  const log = logger.child({ component: "redis" });
+  const redis = new Redis(config.redisUrl, {
+    keyPrefix: config.redisKeyPrefix,
+    connectionName: "identity-service",
+    connectTimeout: 5_000,
+    maxRetriesPerRequest: 5,
+    // Exponential backoff from 100 ms, capped at 3 s, with jitter so that a fleet of
+    // instances does not reconnect in lockstep after a Redis restart.
+    retryStrategy: (attempt) => Math.min(100 * 2 ** (attempt - 1), 3_000) + Math.floor(Math.random() * 100),
+  });
+  let failing = false;
+  redis.on("error", (err: Error) => {
+    if (failing) {
+      log.debug({ err }, "redis still unavailable");
+    } else {
+      failing = true;
+      log.warn({ err }, "redis connection error; reconnecting");
+    }
+  });
+  redis.on("ready", () => {
+    if (failing) log.info("redis connection restored");
+    failing = false;
+  });
+  return redis;
+}
+
+/**
+ * Defines a Lua script on the client and returns a typed caller for it. `keys` must hold
+ * exactly `numberOfKeys` names (unprefixed: ioredis adds the prefix); see the notes at the
+ * top of this file.
+ */
+export function defineScript<Result>(
+  redis: Redis,
+  name: string,
+  lua: string,
+  numberOfKeys: number,
+): (keys: readonly string[], args?: ReadonlyArray<string | number>) => Promise<Result> {
+  redis.defineCommand(name, { lua, numberOfKeys });
+  const command = (redis as unknown as Record<string, (...args: Array<string | number>) => Promise<Result>>)[name]!.bind(redis);
+  return (keys, args = []) => {
+    if (keys.length !== numberOfKeys) throw new Error(`script ${name} takes ${numberOfKeys} keys, got ${keys.length}`);
+    return command(...keys, ...args);
+  };
+}
