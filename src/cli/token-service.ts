@@ -1,0 +1,51 @@
+// Mints a service token for a backend-to-backend caller (DESIGN §4):
+//
+//   npm run --silent token:service -- <name> [--ttl-days N]
+//
+// <name> is 1-64 of a-z, 0-9 and "-" and becomes sub "service:<name>" with roles
+// ["service"]; the token lives 30 days unless --ttl-days (1-365) says otherwise. It is
+// signed with the signing key of the environment's configuration (JWT_KEYS_DIR,
+// JWT_SIGNING_KID; run it where the service's environment is set), so it verifies on
+// every instance sharing those keys. Only the token goes to stdout; its jti and expiry go
+// to stderr: keep them, denying that jti is how the token is withdrawn before it expires.
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { loadConfig } from "../config.js";
+import { loadKeyRing } from "../domain/keys.js";
+import { createTokenIssuer, SERVICE_NAME, SERVICE_SUBJECT_PREFIX } from "../domain/tokens.js";
+
+const DEFAULT_TTL_DAYS = 30;
+const MAX_TTL_DAYS = 365;
+const USAGE = "usage: npm run --silent token:service -- <name> [--ttl-days N]\n";
+
+class UsageError extends Error {}
+
+function parse(argv: string[]): { name: string; ttlDays: number } {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { "ttl-days": { type: "string" } } });
+  if (positionals.length !== 1) throw new UsageError("expected exactly one service name");
+  const name = positionals[0]!;
+  if (!SERVICE_NAME.test(name)) throw new UsageError(`service name "${name}" must be 1-64 characters of a-z, 0-9 and "-"`);
+  const rawTtl = values["ttl-days"] ?? String(DEFAULT_TTL_DAYS);
+  const ttlDays = Number(rawTtl);
+  if (!/^\d+$/.test(rawTtl) || ttlDays < 1 || ttlDays > MAX_TTL_DAYS) throw new UsageError(`--ttl-days must be a whole number from 1 to ${MAX_TTL_DAYS}`);
+  return { name, ttlDays };
+}
+
+function main(): void {
+  const { name, ttlDays } = parse(process.argv.slice(2));
+  const config = loadConfig();
+  // Logs go to stderr so that stdout carries the token alone.
+  const logger = pino({ level: config.logLevel, base: { service: "identity", cli: "token:service" } }, pino.destination(2));
+  const issuer = createTokenIssuer(loadKeyRing(config, logger), config);
+  const issued = issuer.issueAccess({ sub: `${SERVICE_SUBJECT_PREFIX}${name}`, roles: ["service"], kind: "service", ttlSeconds: ttlDays * 86400 });
+  process.stdout.write(`${issued.token}\n`);
+  process.stderr.write(`service token for "${name}": jti ${issued.jti}, expires ${new Date(issued.expiresAt * 1000).toISOString()} (${issued.expiresAt})\n`);
+}
+
+try {
+  main();
+} catch (e) {
+  const usage = e instanceof UsageError || /^ERR_PARSE_ARGS_/.test(String((e as NodeJS.ErrnoException).code));
+  process.stderr.write(`token:service: ${(e as Error).message}\n${usage ? USAGE : ""}`);
+  process.exitCode = usage ? 2 : 1;
+}

@@ -1,0 +1,112 @@
+// Enforces each method's `identity.v1.auth` policy (proto/identity/v1/options.proto) and
+// puts the caller's principal in the handler context (principalKey). The request meta
+// (client IP, user agent, request id) is set by the server from the HTTP request, before
+// interceptors run; this interceptor only reads it for its log lines.
+//
+//   NONE               passes; the Authorization header is not even read, so an expired
+//                      token sent along with RefreshToken cannot fail the call, and
+//                      handlers of these methods get no principal.
+//   USER               a valid user access token.
+//   STAFF              a valid user access token of a staff user.
+//   STAFF_OR_SERVICE   a staff user's token or a service token.
+//   anything else      permission_denied (fail closed: a method nobody marked is refused).
+//
+// "Valid" means: a well-formed `Authorization: Bearer <jwt>` (gRPC metadata
+// `authorization` is the same header), verified by the token issuer, jti not denied, and
+// accepted by checkPrincipal. Missing or bad tokens → unauthenticated; a valid caller of
+// the wrong kind → permission_denied.
+//
+// Staff = users.is_staff, read by checkPrincipal on every call. The token's "staff" role
+// is only a hint for other backends: a user promoted or demoted since the token was issued
+// is judged by the database, and the principal handed to handlers carries the database's
+// answer in its roles.
+//
+// Install it inside the error interceptor (errors thrown by checkPrincipal pass through
+// unchanged) and only on the identity.v1 services: health and reflection carry no policy
+// and would be refused.
+import { getOption, type DescMethod } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
+import { auth, AuthPolicy } from "../../gen/identity/v1/options_pb.js";
+import type { Principal } from "../domain/caller.js";
+import type { DenyList } from "../domain/deny-list.js";
+import { InvalidTokenError, type TokenIssuer } from "../domain/tokens.js";
+import type { Logger } from "../logger.js";
+import { principalKey, requestMetaKey } from "./context.js";
+
+export interface PrincipalStatus {
+  /** users.is_staff of the user; false for services. */
+  staff: boolean;
+}
+
+export interface AuthInterceptorOptions {
+  issuer: Pick<TokenIssuer, "verifyAccess">;
+  denyList: Pick<DenyList, "isDenied">;
+  /**
+   * Runs on every call of a protected method, after the token verified. For a user: throw
+   * unauthenticated() unless the session `sessionId` is live (not ended or revoked) and the
+   * user `subject` exists and is active; resolve with users.is_staff. For a service:
+   * resolve { staff: false } (or throw to refuse a retired service).
+   */
+  checkPrincipal: (principal: Principal) => Promise<PrincipalStatus>;
+  logger: Logger;
+}
+
+const isStaffUser = (p: Principal): boolean => p.kind === "user" && p.roles.includes("staff");
+
+const rules = new Map<AuthPolicy, (p: Principal) => boolean>([
+  [AuthPolicy.USER, (p) => p.kind === "user"],
+  [AuthPolicy.STAFF, isStaffUser],
+  [AuthPolicy.STAFF_OR_SERVICE, (p) => p.kind === "service" || isStaffUser(p)],
+]);
+
+const BEARER = /^bearer +(\S+)$/i;
+
+export function createAuthInterceptor({ issuer, denyList, checkPrincipal, logger }: AuthInterceptorOptions): Interceptor {
+  // getOption decodes the method's options on every call: remember the answer.
+  const policies = new WeakMap<DescMethod, AuthPolicy>();
+  const policyOf = (method: DescMethod): AuthPolicy => {
+    let policy = policies.get(method);
+    if (policy === undefined) {
+      policy = getOption(method, auth);
+      policies.set(method, policy);
+    }
+    return policy;
+  };
+
+  // The call's own log line carries the code; this one adds why, which the caller never sees.
+  const refuse = (req: UnaryRequest | StreamRequest, code: Code, message: string, reason: string, level: "debug" | "info" | "error" = "info"): ConnectError => {
+    const { requestId, ip } = req.contextValues.get(requestMetaKey);
+    logger[level]({ procedure: `/${req.service.typeName}/${req.method.name}`, requestId, ip, reason }, "call refused by auth");
+    return new ConnectError(message, code);
+  };
+
+  async function authenticate(req: UnaryRequest | StreamRequest): Promise<Principal> {
+    const token = BEARER.exec(req.header.get("authorization") ?? "")?.[1];
+    if (!token) throw refuse(req, Code.Unauthenticated, "Authentication required", "no bearer token", "debug");
+    let principal: Principal;
+    try {
+      principal = issuer.verifyAccess(token);
+    } catch (e) {
+      if (e instanceof InvalidTokenError) throw refuse(req, Code.Unauthenticated, e.message, e.reason);
+      throw e;
+    }
+    // Both are round trips on every call: run them together, the deny list deciding first.
+    const denied = denyList.isDenied(principal.jti);
+    const status = checkPrincipal(principal);
+    status.catch(() => {}); // observed below; keeps a denied token's rejection from going unhandled
+    if (await denied) throw refuse(req, Code.Unauthenticated, "Invalid access token", "jti denied");
+    const { staff } = await status;
+    return principal.kind === "user" ? { ...principal, roles: staff ? ["staff"] : [] } : principal;
+  }
+
+  return (next) => async (req) => {
+    const policy = policyOf(req.method);
+    if (policy === AuthPolicy.NONE) return next(req);
+    const permits = rules.get(policy);
+    if (!permits) throw refuse(req, Code.PermissionDenied, "Permission denied", `method has no usable auth policy (${policy})`, "error");
+    const principal = await authenticate(req);
+    if (!permits(principal)) throw refuse(req, Code.PermissionDenied, "Permission denied", `${principal.kind} not allowed by ${AuthPolicy[policy]}`);
+    req.contextValues.set(principalKey, principal);
+    return next(req);
+  };
+}
