@@ -1,10 +1,11 @@
 // Structured JSON logs (pino). Message bodies, codes and tokens are never logged outside
 // development; redact the usual carriers just in case.
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 export type { Logger };
 
-export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
+/** `destination` defaults to stdout; tests pass a stream to read the lines back. */
+export function createLogger(level: string, base: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
   return pino({
     level,
     base: { service: "identity", ...base },
@@ -13,5 +14,5 @@ export function createLogger(level: string, base: Record<string, unknown> = {}):
       paths: ["authorization", "*.authorization", "headers.authorization", "*.refresh_token", "*.access_token", "*.otp", "*.document_number"],
       censor: "[redacted]",
     },
-  });
+  }, destination);
 }

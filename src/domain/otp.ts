@@ -1,0 +1,244 @@
+// One-time codes (DESIGN §4): RequestOtp sends a code, VerifyOtp trades it for a
+// single-use verification token, Register/Login consume that token.
+//
+// Account existence: this service never looks accounts up. A code is generated, stored and
+// delivered for every well-formed identifier, and every answer depends only on the input
+// and the rate-limit counters, so known and unknown identifiers are alike in answer and in
+// work by construction. Register and Login tell "no account"/"taken" only to a caller who
+// presented a verification token, i.e. proved they own the identifier.
+//
+// Failure paths: unknown identifier, expired, replaced, used, exhausted and wrong codes all
+// run the same steps (one atomic Redis script) and get the same invalid_argument. The
+// verification token is minted before the outcome is known, so success differs from
+// failure only by the one Redis write that stores the token, after the outcome is decided.
+import type { Redis } from "ioredis";
+import { randomBytes, randomInt } from "node:crypto";
+import type { Config } from "../config.js";
+import type { Logger } from "../logger.js";
+import type { Notifier, NotifyChannel } from "../notify/types.js";
+import { DeliveryError } from "../notify/types.js";
+import type { AuditEntry } from "./audit.js";
+import type { RequestMeta } from "./caller.js";
+import { DomainError, exhausted, invalid, unauthenticated } from "./errors.js";
+import { maskIdentifier, normalizeEmail, normalizeIdentifier, normalizePhone, type Identifier, type IdentifierKind } from "./identifiers.js";
+import { createOtpStore } from "./otp-store.js";
+import { parseTestIdentifiers } from "./otp-test-identifiers.js";
+import { createRateLimiter, ipBucket } from "./rate-limit.js";
+
+export type OtpPurpose = "REGISTER" | "LOGIN";
+export type OtpChannel = "SMS" | "EMAIL";
+
+export interface OtpServiceDeps {
+  /** ioredis client (keyPrefix allowed: keys are written unprefixed). */
+  redis: Redis;
+  config: Pick<Config, "nodeEnv" | "otp">;
+  /** The server secret (domain/server-secret.ts): keys the MACs of codes and tokens. */
+  secret: Buffer;
+  notifier: Notifier;
+  logger: Logger;
+  /** Records otp.requested / otp.verified / otp.failed; failures to record are logged, not thrown. */
+  audit?: (entry: AuditEntry) => Promise<void>;
+}
+
+export interface RequestOtpInput {
+  identifier: string;
+  purpose: OtpPurpose;
+  /** Must match the identifier's kind when given (SMS for a phone number, EMAIL for an address). */
+  channel?: OtpChannel;
+  meta: RequestMeta;
+}
+
+export interface RequestOtpResult {
+  message: string;
+  /** Seconds until the code expires. */
+  expiresIn: number;
+  /** Seconds before another code may be requested for this identifier and purpose. */
+  retryAfter: number;
+}
+
+export interface VerifyOtpInput {
+  identifier: string;
+  otp: string;
+  purpose: OtpPurpose;
+  meta: RequestMeta;
+}
+
+export interface VerifyOtpResult {
+  verificationToken: string;
+  /** Seconds until the verification token expires. */
+  expiresIn: number;
+}
+
+export interface VerifiedIdentifier {
+  /** Normalised identifier the token was minted for. */
+  identifier: string;
+  kind: IdentifierKind;
+}
+
+/** Normalisers that also accept this deployment's test phone ranges (see otp-test-identifiers.ts). */
+export interface IdentifierNormalizer {
+  identifier(raw: string, field?: string): Identifier;
+  email(raw: string, field?: string): string;
+  phone(raw: string, field?: string): string;
+}
+
+export interface OtpService {
+  request(input: RequestOtpInput): Promise<RequestOtpResult>;
+  verify(input: VerifyOtpInput): Promise<VerifyOtpResult>;
+  /**
+   * Single use: the token is deleted by this call whatever the outcome, so a token presented
+   * with the wrong purpose is burnt too (it was minted for another flow: a client bug or a
+   * probe, and the owner simply verifies again). Throws unauthenticated when the token is
+   * unknown, used, expired or of another purpose.
+   */
+  consumeVerificationToken(token: string, purpose: OtpPurpose): Promise<VerifiedIdentifier>;
+  /**
+   * Reads a token without using it up, so Register can check the token's binding and the
+   * account's uniqueness before consuming it (a taken username then costs no new code).
+   * Throws like consumeVerificationToken; burns nothing.
+   */
+  peekVerificationToken(token: string, purpose: OtpPurpose): Promise<VerifiedIdentifier>;
+  /** Register and Login normalise with these so that a verified identifier compares equal. */
+  readonly normalize: IdentifierNormalizer;
+}
+
+const HOUR = 3600;
+const SENT = "A verification code has been sent";
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/; // 32 bytes, base64url
+const CHANNEL_OF: Record<IdentifierKind, OtpChannel> = { email: "EMAIL", phone: "SMS" };
+const NOTIFY_CHANNEL_OF: Record<IdentifierKind, NotifyChannel> = { email: "email", phone: "sms" };
+
+const badCode = () => invalid([{ field: "otp", description: "invalid or expired code" }]);
+const badToken = () => unauthenticated("invalid or expired verification token");
+
+function checkPurpose(purpose: unknown): asserts purpose is OtpPurpose {
+  if (purpose !== "REGISTER" && purpose !== "LOGIN") throw invalid([{ field: "purpose", description: "must be REGISTER or LOGIN" }]);
+}
+
+export function createOtpService({ redis, config, secret, notifier, logger, audit }: OtpServiceDeps): OtpService {
+  const policy = config.otp;
+  const log = logger.child({ component: "otp" });
+  const development = config.nodeEnv !== "production";
+  const store = createOtpStore(redis, secret, policy);
+  const limiter = createRateLimiter(redis);
+  const tests = parseTestIdentifiers(policy.testIdentifiers);
+  const testCode = policy.testCode;
+
+  if (policy.testIdentifiers.length) {
+    // config.ts enforces both; checked again because a wrong Config here means a backdoor.
+    if (!testCode) throw new Error("OTP_TEST_CODE is required when OTP_TEST_IDENTIFIERS is set");
+    if (!development && !policy.allowTestIdentifiersInProduction) throw new Error("OTP_TEST_IDENTIFIERS refused in production");
+    log[development ? "warn" : "error"](
+      { testIdentifiers: policy.testIdentifiers.length, phonePrefixes: tests.phonePrefixes },
+      "OTP TEST IDENTIFIERS ARE ENABLED: they sign in with the fixed OTP_TEST_CODE and nothing is delivered to them",
+    );
+  }
+
+  const normalize: IdentifierNormalizer = {
+    identifier: (raw, field = "identifier") => normalizeIdentifier(raw, { field, testPhonePrefixes: tests.phonePrefixes }),
+    email: (raw, field = "email") => normalizeEmail(raw, { field }),
+    phone: (raw, field = "phone_number") => normalizePhone(raw, { field, testPhonePrefixes: tests.phonePrefixes }),
+  };
+
+  /** Counts RequestOtp and VerifyOtp calls alike against the client's network. */
+  async function limitIp(meta: RequestMeta): Promise<void> {
+    const r = await limiter.hit(`otp:ip:${ipBucket(meta.ip)}`, policy.requestsPerIpPerHour, HOUR);
+    if (!r.allowed) {
+      log.info({ ip: meta.ip, requestId: meta.requestId }, "OTP per-IP limit reached");
+      throw exhausted("too many requests from your network, try again later", r.retryAfterSeconds);
+    }
+  }
+
+  async function record(action: string, id: Identifier, purpose: OtpPurpose, meta: RequestMeta, extra: Record<string, unknown> = {}): Promise<void> {
+    if (!audit) return;
+    try {
+      await audit({
+        userId: null,
+        action,
+        entityType: "otp",
+        entityId: null,
+        newValues: { purpose, channel: CHANNEL_OF[id.kind], identifier_hint: maskIdentifier(id), ...extra },
+        ipAddress: meta.ip || null,
+        userAgent: meta.userAgent || null,
+        sessionId: null,
+      });
+    } catch (err) {
+      // The code is already sent or judged; failing the call now would only confuse the user.
+      log.error({ err, action, requestId: meta.requestId }, "could not record OTP audit entry");
+    }
+  }
+
+  async function deliver(id: Identifier, purpose: OtpPurpose, code: string, meta: RequestMeta): Promise<void> {
+    try {
+      await notifier.sendOtp({ channel: NOTIFY_CHANNEL_OF[id.kind], to: id.value, code, purpose, ttlSeconds: policy.ttlSeconds });
+    } catch (err) {
+      // A code nobody received must not stay guessable, and its cooldown must not block a retry.
+      await store.withdraw(id, purpose, code).catch((e: unknown) => log.error({ err: e }, "could not withdraw undelivered OTP"));
+      // DeliveryError messages are safe to log; anything else may quote the recipient or the text.
+      const reason = err instanceof DeliveryError || development ? (err as Error).message : (err as Error).name;
+      log.error({ reason, channel: CHANNEL_OF[id.kind], identifier_hint: maskIdentifier(id), requestId: meta.requestId }, "OTP delivery failed");
+      throw new DomainError("unavailable", "could not deliver the code, try again");
+    }
+  }
+
+  return {
+    normalize,
+
+    async request({ identifier, purpose, channel, meta }) {
+      checkPurpose(purpose);
+      const id = normalize.identifier(identifier);
+      if (channel !== undefined && channel !== CHANNEL_OF[id.kind]) {
+        throw invalid([{ field: "channel", description: `${channel} cannot deliver to ${id.kind === "email" ? "an e-mail address" : "a phone number"}` }]);
+      }
+      await limitIp(meta);
+      // Test identifiers go through every limit like anyone else: load tests spread over the
+      // numbers of a prefix (+1555… holds millions) and raise OTP_REQUESTS_PER_IP_PER_HOUR.
+      const isTest = tests.matches(id);
+      const code = isTest ? testCode! : randomInt(0, 1_000_000).toString().padStart(6, "0");
+      const issued = await store.issue(id, purpose, code);
+      if (issued.status === "cooldown") throw exhausted("a code was sent recently, wait before asking for another", issued.retryAfterSeconds);
+      if (issued.status === "too_many_sends") throw exhausted("too many codes requested for this identifier, try again later", issued.retryAfterSeconds);
+      if (isTest) log.info({ identifier_hint: maskIdentifier(id), purpose, requestId: meta.requestId }, "OTP test identifier: fixed test code stored, nothing delivered");
+      else await deliver(id, purpose, code, meta);
+      await record("otp.requested", id, purpose, meta);
+      return { message: SENT, expiresIn: policy.ttlSeconds, retryAfter: policy.resendSeconds };
+    },
+
+    async verify({ identifier, otp, purpose, meta }) {
+      checkPurpose(purpose);
+      const id = normalize.identifier(identifier);
+      const code = typeof otp === "string" ? otp.trim() : "";
+      if (!/^\d{6}$/.test(code)) throw invalid([{ field: "otp", description: "must be 6 digits" }]);
+      await limitIp(meta);
+      // Minted whatever the outcome, so a failure costs the same work as a success (see top).
+      const token = randomBytes(32).toString("base64url");
+      const result = await store.check(id, purpose, code);
+      if (result.status === "too_many_failures") {
+        log.info({ identifier_hint: maskIdentifier(id), requestId: meta.requestId }, "OTP failures-per-identifier limit reached");
+        throw exhausted("too many failed verifications for this identifier, try again later", result.retryAfterSeconds);
+      }
+      if (result.status !== "match") {
+        await record("otp.failed", id, purpose, meta, { reason: result.status === "mismatch" ? "wrong_code" : "no_live_code" });
+        throw badCode();
+      }
+      await store.saveToken(token, { identifier: id.value, kind: id.kind, purpose });
+      await record("otp.verified", id, purpose, meta);
+      return { verificationToken: token, expiresIn: policy.verificationTtlSeconds };
+    },
+
+    async peekVerificationToken(token, purpose) {
+      if (typeof token !== "string" || !TOKEN_SHAPE.test(token)) throw badToken();
+      const identity = await store.peekToken(token);
+      if (!identity || identity.purpose !== purpose) throw badToken();
+      return { identifier: identity.identifier, kind: identity.kind };
+    },
+
+    async consumeVerificationToken(token, purpose) {
+      // A malformed token cannot exist in the store: no need to ask it.
+      if (typeof token !== "string" || !TOKEN_SHAPE.test(token)) throw badToken();
+      const identity = await store.takeToken(token);
+      if (!identity || identity.purpose !== purpose) throw badToken();
+      return { identifier: identity.identifier, kind: identity.kind };
+    },
+  };
+}
