@@ -29,15 +29,17 @@ export interface Config {
   corsOrigins: string[];
   jwt: {
     keysDir?: string;
+    /** Key id that signs new tokens; unset: the newest key file in keysDir (see src/domain/keys.ts). */
+    signingKid?: string;
     issuer: string;
     audience: string;
     accessTtlSeconds: number;
     refreshTtlSeconds: number;
     refreshGraceSeconds: number;
   };
+  /** SERVER_SECRET: keys every HMAC of the service (OTP codes, verification and refresh tokens); see domain/server-secret.ts. */
+  secret?: string;
   otp: {
-    /** Server secret keying the HMAC of stored codes and tokens. */
-    secret?: string;
     ttlSeconds: number;
     maxAttempts: number;
     resendSeconds: number;
@@ -141,9 +143,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (production && testIdentifiers.length && !allowTestIdentifiersInProduction) {
     fail("OTP_TEST_IDENTIFIERS", "refused in production unless OTP_TEST_IDENTIFIERS_IN_PRODUCTION=true");
   }
-  const otpSecret = str(env, "OTP_SECRET");
-  if (otpSecret !== undefined && otpSecret.length < 32) fail("OTP_SECRET", "must be at least 32 characters");
-  if (production && !otpSecret) fail("OTP_SECRET", "required in production (at least 32 random characters)");
+  const secret = str(env, "SERVER_SECRET");
+  if (secret !== undefined && secret.length < 32) fail("SERVER_SECRET", "must be at least 32 characters");
+  if (production && !secret) fail("SERVER_SECRET", "required in production (at least 32 random characters)");
   const pointsValue = str(env, "POINTS_VALUE", "0.01")!;
   if (!/^\d{1,12}(\.\d{1,6})?$/.test(pointsValue)) fail("POINTS_VALUE", `expected a non-negative decimal such as 0.01, got "${pointsValue}"`);
   const tlsCert = str(env, "TLS_CERT_FILE");
@@ -167,6 +169,7 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: list(env, "CORS_ORIGINS"),
     jwt: {
       keysDir: str(env, "JWT_KEYS_DIR"),
+      signingKid: str(env, "JWT_SIGNING_KID"),
       issuer: str(env, "JWT_ISSUER", "identity-service")!,
       audience: str(env, "JWT_AUDIENCE", "identity-api")!,
       accessTtlSeconds: int(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 1, 86400),
@@ -174,7 +177,6 @@ export function loadConfig(env: Env = process.env): Config {
       refreshGraceSeconds: int(env, "REFRESH_GRACE_SECONDS", 10, 0, 300),
     },
     otp: {
-      secret: otpSecret,
       ttlSeconds: int(env, "OTP_TTL_SECONDS", 300, 1, 3600),
       maxAttempts: int(env, "OTP_MAX_ATTEMPTS", 5, 1, 20),
       resendSeconds: int(env, "OTP_RESEND_SECONDS", 60, 0, 3600),
@@ -186,6 +188,7 @@ export function loadConfig(env: Env = process.env): Config {
       testCode,
       allowTestIdentifiersInProduction,
     },
+    secret,
     smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
     emailFrom: str(env, "EMAIL_FROM", "Identity <no-reply@localhost>")!,
     sms,

@@ -1,5 +1,6 @@
 // Who is calling and from where: built by the server's interceptors, passed to the domain
 // as plain data (no transport types).
+import { permissionDenied, unauthenticated } from "./errors.js";
 
 export type PrincipalRole = "staff" | "service";
 
@@ -26,4 +27,19 @@ export interface RequestMeta {
 export interface Caller {
   principal?: Principal;
   meta: RequestMeta;
+}
+
+/** The id of the signed-in user making the call: every query of "my" records is scoped to it. */
+export function callerUserId(caller: Caller): string {
+  const principal = caller.principal;
+  if (!principal) throw unauthenticated();
+  if (principal.kind !== "user") throw permissionDenied();
+  return principal.subject;
+}
+
+/** The id of the staff user making the call; permission_denied for anyone else. */
+export function staffUserId(caller: Caller): string {
+  const userId = callerUserId(caller);
+  if (!caller.principal?.roles.includes("staff")) throw permissionDenied();
+  return userId;
 }

@@ -35,7 +35,7 @@ export function testEnv(extra: Record<string, string> = {}): Record<string, stri
     DATABASE_URL: uniqueDatabaseUrl(),
     REDIS_URL,
     REDIS_KEY_PREFIX: uniqueRedisPrefix(),
-    OTP_SECRET: "test-secret-test-secret-test-secret-0123456789",
+    SERVER_SECRET: "test-secret-test-secret-test-secret-0123456789",
     ...extra,
   };
 }

@@ -26,10 +26,10 @@ describe("config", () => {
     [{ OTP_TEST_IDENTIFIERS: "+1555" }, /^OTP_TEST_CODE: required/],
     [{ POINTS_VALUE: "-1" }, /^POINTS_VALUE:/],
     [{ TLS_CERT_FILE: "/x.pem" }, /^TLS_KEY_FILE:/],
-    [{ NODE_ENV: "production" }, /^OTP_SECRET: required in production/],
-    [{ NODE_ENV: "production", OTP_SECRET: "x".repeat(32) }, /^JWT_KEYS_DIR: required in production/],
-    [{ NODE_ENV: "production", OTP_SECRET: "x".repeat(32), JWT_KEYS_DIR: "/k", SMS_API_URL: "http://s", SMS_ACCOUNT_SID: "a", SMS_AUTH_TOKEN: "b", SMS_FROM: "c" }, /^SMTP_URL: required in production/],
-    [{ NODE_ENV: "production", OTP_SECRET: "x".repeat(32), OTP_TEST_IDENTIFIERS: "+1555", OTP_TEST_CODE: "123456" }, /^OTP_TEST_IDENTIFIERS: refused in production/],
+    [{ NODE_ENV: "production" }, /^SERVER_SECRET: required in production/],
+    [{ NODE_ENV: "production", SERVER_SECRET: "x".repeat(32) }, /^JWT_KEYS_DIR: required in production/],
+    [{ NODE_ENV: "production", SERVER_SECRET: "x".repeat(32), JWT_KEYS_DIR: "/k", SMS_API_URL: "http://s", SMS_ACCOUNT_SID: "a", SMS_AUTH_TOKEN: "b", SMS_FROM: "c" }, /^SMTP_URL: required in production/],
+    [{ NODE_ENV: "production", SERVER_SECRET: "x".repeat(32), OTP_TEST_IDENTIFIERS: "+1555", OTP_TEST_CODE: "123456" }, /^OTP_TEST_IDENTIFIERS: refused in production/],
   ];
   for (const [env, message] of bad) {
     it(`rejects ${JSON.stringify(env)}`, () => {

@@ -1,0 +1,95 @@
+// Composition root: config → stores → domain → server. main.ts runs it as a process; tests
+// start it in-process on a free port.
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { QueryTypes } from "sequelize";
+import { UserAuthService } from "../gen/identity/v1/auth_pb.js";
+import { DeviceService } from "../gen/identity/v1/device_pb.js";
+import { KycService } from "../gen/identity/v1/kyc_pb.js";
+import { PointsService } from "../gen/identity/v1/points_pb.js";
+import { ProfileService } from "../gen/identity/v1/profile_pb.js";
+import type { Config } from "./config.js";
+import { createAuth } from "./domain/auth.js";
+import { createDenyList } from "./domain/deny-list.js";
+import { loadKeyRing } from "./domain/keys.js";
+import { createOtpService } from "./domain/otp.js";
+import { loadServerSecret } from "./domain/server-secret.js";
+import { createSessions } from "./domain/sessions.js";
+import { createTokenIssuer } from "./domain/tokens.js";
+import type { Logger } from "./logger.js";
+import { createNotifier } from "./notify/index.js";
+import { createAuthServiceImpl } from "./rpc/auth.js";
+import { createAuthInterceptor } from "./server/auth-interceptor.js";
+import { jwksRoute } from "./server/jwks.js";
+import { buildOpenApiDocument, openApiRoute } from "./server/openapi.js";
+import { createRestGateway } from "./server/rest-gateway.js";
+import { startServer, type RunningServer } from "./server/server.js";
+import { apiServices } from "./server/services.js";
+import { openStores, writeAudit, type Stores } from "./store/index.js";
+
+export interface App {
+  config: Config;
+  server: RunningServer;
+  stores: Stores;
+  /** Graceful stop: the server drains, then the stores close. Same promise on every call. */
+  close(): Promise<void>;
+}
+
+const VERSION = "0.1.0";
+
+export async function startApp(config: Config, logger: Logger): Promise<App> {
+  const stores = await openStores(config, logger);
+  const { sequelize, models, redis } = stores;
+  const notifier = createNotifier(config, logger);
+  try {
+    const secret = loadServerSecret(config, logger);
+    const ring = loadKeyRing(config, logger);
+    const issuer = createTokenIssuer(ring, config);
+    const denyList = createDenyList(redis);
+    const otp = createOtpService({ redis, config, secret, notifier, logger, audit: (e) => writeAudit(models, e) });
+    const sessions = createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger });
+    const auth = createAuth({ sequelize, models, otp, sessions, logger });
+
+    // Auth applies to the identity.v1 services only; health and reflection stay open.
+    const authInterceptor: Interceptor = createAuthInterceptor({ issuer, denyList, checkPrincipal: (p) => sessions.checkPrincipal(p), logger });
+    const options = { interceptors: [authInterceptor] };
+    const routes = (router: ConnectRouter) => {
+      router.service(UserAuthService, createAuthServiceImpl({ auth, otp, sessions }), options);
+      router.service(ProfileService, {}, options);
+      router.service(KycService, {}, options);
+      router.service(DeviceService, {}, options);
+      router.service(PointsService, {}, options);
+    };
+
+    const openApi = buildOpenApiDocument(apiServices, { title: "Identity API", version: VERSION });
+    const server = await startServer({
+      config,
+      logger,
+      routes,
+      readiness: [
+        { name: "postgres", check: async () => void (await sequelize.query("SELECT 1", { type: QueryTypes.SELECT })) },
+        { name: "redis", check: async () => void (await redis.ping()) },
+      ],
+      plainRoutes: ({ router, contextValuesFor }) => [
+        jwksRoute(ring),
+        openApiRoute(openApi),
+        // Last: it answers every unknown /api/ path with a JSON 404.
+        createRestGateway({ router, services: apiServices, contextValuesFor, maxBodyBytes: config.maxRequestBytes, logger }),
+      ],
+    });
+
+    let closing: Promise<void> | undefined;
+    return {
+      config,
+      server,
+      stores,
+      close: () =>
+        (closing ??= (async () => {
+          await server.close();
+          await Promise.allSettled([notifier.close(), stores.close()]);
+        })()),
+    };
+  } catch (err) {
+    await Promise.allSettled([notifier.close(), stores.close()]);
+    throw err;
+  }
+}

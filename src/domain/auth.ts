@@ -1,0 +1,154 @@
+// The sign-up and sign-in flows (DESIGN §4): the OTP steps, Register and Login on a proven
+// identifier, and the account's own view. Whether an account exists is told only to a
+// caller who has proven they own the identifier (Login → not_found, Register → already_exists).
+import { Op, UniqueConstraintError, type Sequelize } from "sequelize";
+import type { Logger } from "../logger.js";
+import { whereLower, writeAudit, type Models } from "../store/index.js";
+import { audited } from "./audit.js";
+import type { Caller, Principal } from "./caller.js";
+import { checkDeviceInfo, type DeviceInfoInput } from "./device-info.js";
+import { alreadyExists, invalid, notFound, permissionDenied, unauthenticated, Violations } from "./errors.js";
+import type { OtpService } from "./otp.js";
+import type { Sessions, TokenPair } from "./sessions.js";
+import { findByIdentifier, toUserView, USERNAME, type UserView } from "./users.js";
+
+export interface RegisterInput {
+  verificationToken: string;
+  username: string;
+  email: string;
+  phoneNumber: string;
+  fullName: string;
+  device?: DeviceInfoInput;
+}
+
+export interface LoginInput {
+  identifier: string;
+  verificationToken: string;
+  device?: DeviceInfoInput;
+}
+
+export interface SignedIn extends TokenPair {
+  userId: string;
+}
+
+export interface AuthDeps {
+  sequelize: Sequelize;
+  models: Models;
+  otp: OtpService;
+  sessions: Sessions;
+  logger: Logger;
+}
+
+export interface Auth {
+  register(caller: Caller, input: RegisterInput): Promise<SignedIn>;
+  login(caller: Caller, input: LoginInput): Promise<SignedIn>;
+  getMe(caller: Caller & { principal: Principal }): Promise<UserView>;
+}
+
+// Same rule as the profile's full_name: letters, spaces, apostrophes, hyphens, dots.
+const FULL_NAME = /^[\p{L}\p{M}' .-]{2,100}$/u;
+
+export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth {
+  const requireToken = (token: string, v: Violations) => {
+    if (!token) v.add("verification_token", "required");
+  };
+
+  return {
+    async register(caller, input) {
+      const v = new Violations();
+      requireToken(input.verificationToken, v);
+      const username = input.username.trim();
+      if (!USERNAME.test(username)) v.add("username", "3–30 characters: letters, digits, '.' and '_'");
+      let email: string | null = null;
+      let phone: string | null = null;
+      try {
+        if (input.email.trim()) email = otp.normalize.email(input.email, "email");
+      } catch {
+        v.add("email", "not a valid e-mail address");
+      }
+      try {
+        if (input.phoneNumber.trim()) phone = otp.normalize.phone(input.phoneNumber, "phone_number");
+      } catch {
+        v.add("phone_number", "not a valid phone number in international form (+…)");
+      }
+      if (!input.email.trim() && !input.phoneNumber.trim()) v.add("email", "email or phone_number is required");
+      const fullName = input.fullName.trim();
+      if (fullName && !FULL_NAME.test(fullName)) v.add("full_name", "2–100 characters: letters, spaces, ', - and .");
+      const device = checkDeviceInfo(input.device, v);
+      v.throwIfAny();
+
+      // Check the token's binding before anything changes; it is used up only on success,
+      // so a taken username costs the user no new code.
+      const verified = await otp.peekVerificationToken(input.verificationToken, "REGISTER");
+      if (verified.identifier !== (verified.kind === "email" ? email : phone)) {
+        throw invalid([{ field: verified.kind === "email" ? "email" : "phone_number", description: "must be the identifier that was verified" }]);
+      }
+
+      try {
+        return await sequelize.transaction(async (t) => {
+          const taken = await models.User.findOne({
+            where: { [Op.or]: [whereLower("username", username), ...(email ? [whereLower("email", email)] : []), ...(phone ? [{ phoneNumber: phone }] : [])] },
+            transaction: t,
+          });
+          if (taken) throw takenError(taken, username, email);
+          const now = new Date();
+          const user = await models.User.create({ username, email, phoneNumber: phone, dateJoined: now, lastLogin: now }, { transaction: t });
+          await models.UserProfile.create({ userId: user.id, fullName: fullName || null }, { transaction: t });
+          await models.UserPoints.create({ userId: user.id }, { transaction: t });
+          // Used up inside the transaction: of two concurrent Registers with one token, one commits.
+          await otp.consumeVerificationToken(input.verificationToken, "REGISTER");
+          const pair = await sessions.open(t, user, caller, device);
+          await writeAudit(
+            models,
+            audited(caller, { userId: user.id, action: "user.registered", entityType: "user", entityId: user.id, sessionId: pair.sessionId, newValues: { username, email, phone_number: phone, full_name: fullName || null, verified: verified.kind } }),
+            t,
+          );
+          return { userId: user.id, ...pair };
+        });
+      } catch (err) {
+        // Lost a race with a concurrent Register of the same username/email/phone.
+        if (err instanceof UniqueConstraintError) throw alreadyExists("An account with this username, email or phone number already exists");
+        throw err;
+      }
+    },
+
+    async login(caller, input) {
+      const v = new Violations();
+      requireToken(input.verificationToken, v);
+      if (!input.identifier.trim()) v.add("identifier", "required");
+      const device = checkDeviceInfo(input.device, v);
+      v.throwIfAny();
+      const id = otp.normalize.identifier(input.identifier);
+      const verified = await otp.peekVerificationToken(input.verificationToken, "LOGIN");
+      if (verified.identifier !== id.value) throw unauthenticated("invalid or expired verification token");
+
+      const user = await findByIdentifier(models, id);
+      if (!user || !user.isActive) {
+        // The caller proved they own the identifier: they may learn there is no (usable) account.
+        await otp.consumeVerificationToken(input.verificationToken, "LOGIN");
+        if (!user) throw notFound("No account exists for this identifier");
+        throw permissionDenied("This account is deactivated");
+      }
+      return sequelize.transaction(async (t) => {
+        await otp.consumeVerificationToken(input.verificationToken, "LOGIN");
+        const now = new Date();
+        await user.update({ lastLogin: now }, { transaction: t });
+        const pair = await sessions.open(t, user, caller, device);
+        await writeAudit(models, audited(caller, { userId: user.id, action: "user.login", entityType: "user", entityId: user.id, sessionId: pair.sessionId, newValues: { via: id.kind } }), t);
+        return { userId: user.id, ...pair };
+      });
+    },
+
+    async getMe(caller) {
+      const user = await models.User.findByPk(caller.principal.subject);
+      if (!user?.isActive) throw unauthenticated("Session has ended");
+      return toUserView(user);
+    },
+  };
+}
+
+function takenError(taken: { username: string; email: string | null }, username: string, email: string | null) {
+  if (taken.username.toLowerCase() === username.toLowerCase()) return alreadyExists("This username is taken");
+  if (email && taken.email?.toLowerCase() === email) return alreadyExists("An account with this email already exists");
+  return alreadyExists("An account with this phone number already exists");
+}

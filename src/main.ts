@@ -1,0 +1,41 @@
+// The process: validate the configuration, start the app, stop gracefully on SIGTERM/SIGINT.
+import { startApp } from "./app.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`configuration error: ${err.message}`);
+    process.exit(2);
+  }
+  throw err;
+}
+
+const logger = createLogger(config.logLevel, { env: config.nodeEnv });
+const app = await startApp(config, logger).catch((err: unknown) => {
+  logger.fatal({ err }, "start failed");
+  process.exit(1);
+});
+
+let stopping = false;
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, "shutting down");
+    app.close().then(
+      () => {
+        logger.info("stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  });
+}
+logger.info({ url: app.server.url, role: config.role }, "identity service started");

@@ -1,0 +1,20 @@
+// Conversions between protobuf types and domain values shared by the rpc mappers.
+import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { DeviceType } from "../../gen/identity/v1/common_pb.js";
+import type { DeviceTypeValue } from "../store/models/user-device.js";
+
+/** A Timestamp, or unset for a missing date. */
+export function optionalTimestamp(d: Date | null | undefined): Timestamp | undefined {
+  return d ? timestampFromDate(d) : undefined;
+}
+
+const DEVICE_TYPE_TO_PROTO: Record<DeviceTypeValue, DeviceType> = { ANDROID: DeviceType.ANDROID, IOS: DeviceType.IOS, WEB: DeviceType.WEB };
+
+/** The domain's device type; undefined for DEVICE_TYPE_UNSPECIFIED (and unknown numbers). */
+export function deviceTypeFromProto(t: DeviceType): DeviceTypeValue | undefined {
+  return (Object.keys(DEVICE_TYPE_TO_PROTO) as DeviceTypeValue[]).find((k) => DEVICE_TYPE_TO_PROTO[k] === t);
+}
+
+export function deviceTypeToProto(t: DeviceTypeValue | null | undefined): DeviceType {
+  return t ? DEVICE_TYPE_TO_PROTO[t] : DeviceType.UNSPECIFIED;
+}
