@@ -1,6 +1,6 @@
 // Composition root: config → stores → domain → server. main.ts runs it as a process; tests
 // start it in-process on a free port.
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { QueryTypes } from "sequelize";
 import { UserAuthService } from "../gen/identity/v1/auth_pb.js";
 import { DeviceService } from "../gen/identity/v1/device_pb.js";
@@ -49,15 +49,14 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const sessions = createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger });
     const auth = createAuth({ sequelize, models, otp, sessions, logger });
 
-    // Auth applies to the identity.v1 services only; health and reflection stay open.
-    const authInterceptor: Interceptor = createAuthInterceptor({ issuer, denyList, checkPrincipal: (p) => sessions.checkPrincipal(p), logger });
-    const options = { interceptors: [authInterceptor] };
+    // Auth guards the API services; health and reflection stay open.
+    const authInterceptor = createAuthInterceptor({ issuer, denyList, checkPrincipal: (p) => sessions.checkPrincipal(p), services: apiServices, logger });
     const routes = (router: ConnectRouter) => {
-      router.service(UserAuthService, createAuthServiceImpl({ auth, otp, sessions }), options);
-      router.service(ProfileService, {}, options);
-      router.service(KycService, {}, options);
-      router.service(DeviceService, {}, options);
-      router.service(PointsService, {}, options);
+      router.service(UserAuthService, createAuthServiceImpl({ auth, otp, sessions }));
+      router.service(ProfileService, {});
+      router.service(KycService, {});
+      router.service(DeviceService, {});
+      router.service(PointsService, {});
     };
 
     const openApi = buildOpenApiDocument(apiServices, { title: "Identity API", version: VERSION });
@@ -65,6 +64,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       config,
       logger,
       routes,
+      interceptors: [authInterceptor],
       readiness: [
         { name: "postgres", check: async () => void (await sequelize.query("SELECT 1", { type: QueryTypes.SELECT })) },
         { name: "redis", check: async () => void (await redis.ping()) },

@@ -24,7 +24,7 @@
 // Install it inside the error interceptor (errors thrown by checkPrincipal pass through
 // unchanged) and only on the identity.v1 services: health and reflection carry no policy
 // and would be refused.
-import { getOption, type DescMethod } from "@bufbuild/protobuf";
+import { getOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
 import { auth, AuthPolicy } from "../../gen/identity/v1/options_pb.js";
 import type { Principal } from "../domain/caller.js";
@@ -48,6 +48,12 @@ export interface AuthInterceptorOptions {
    * resolve { staff: false } (or throw to refuse a retired service).
    */
   checkPrincipal: (principal: Principal) => Promise<PrincipalStatus>;
+  /**
+   * The services whose methods carry an (identity.v1.auth) policy. Calls to other services
+   * on the router (health, reflection) pass untouched; a method of these services without a
+   * policy is refused.
+   */
+  services: readonly DescService[];
   logger: Logger;
 }
 
@@ -61,7 +67,8 @@ const rules = new Map<AuthPolicy, (p: Principal) => boolean>([
 
 const BEARER = /^bearer +(\S+)$/i;
 
-export function createAuthInterceptor({ issuer, denyList, checkPrincipal, logger }: AuthInterceptorOptions): Interceptor {
+export function createAuthInterceptor({ issuer, denyList, checkPrincipal, services, logger }: AuthInterceptorOptions): Interceptor {
+  const guarded = new Set(services.map((s) => s.typeName));
   // getOption decodes the method's options on every call: remember the answer.
   const policies = new WeakMap<DescMethod, AuthPolicy>();
   const policyOf = (method: DescMethod): AuthPolicy => {
@@ -100,6 +107,7 @@ export function createAuthInterceptor({ issuer, denyList, checkPrincipal, logger
   }
 
   return (next) => async (req) => {
+    if (!guarded.has(req.service.typeName)) return next(req);
     const policy = policyOf(req.method);
     if (policy === AuthPolicy.NONE) return next(req);
     const permits = rules.get(policy);

@@ -76,6 +76,8 @@ describe("auth interceptor", () => {
       issuer,
       denyList: createDenyList(redis),
       checkPrincipal: (p) => checkPrincipal(p),
+      // Health counts as guarded here, to show that a guarded method without a policy is refused.
+      services: [UserAuthService, KycService, PointsService, Health],
       logger: createLogger("silent"),
     });
     const transport = createRouterTransport(
@@ -237,6 +239,12 @@ describe("auth interceptor", () => {
 
     it("a method without a policy is refused, even to staff", async () => {
       await expectCode(clients.health.check({}, bearer(userToken("sam").token)), Code.PermissionDenied);
+    });
+
+    it("services it does not guard pass untouched", async () => {
+      const open = createAuthInterceptor({ issuer, denyList: createDenyList(redis), checkPrincipal, services: [UserAuthService], logger: createLogger("silent") });
+      const transport = createRouterTransport((router) => router.service(Health, { check: () => ({}) }), { router: { interceptors: [open] } });
+      await createClient(Health, transport).check({});
     });
   });
 
