@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -30,7 +30,9 @@ import { requestMetaKey } from "../../src/server/context.js";
 import { readBody, sendJson } from "../../src/server/http.js";
 import { startServer, type RunningServer, type ServerDeps } from "../../src/server/server.js";
 import { apiServices } from "../../src/server/services.js";
+import { grpcUnary } from "../support/clients.js";
 import { PG_ADMIN_URL, REDIS_URL, testEnv } from "../support/env.js";
+
 
 const run = promisify(execFile);
 const buf = join(process.cwd(), "node_modules/.bin/buf");
@@ -83,27 +85,6 @@ async function counterValue(url: string, name: string, labels: Record<string, st
 
 function connectJson(url: string, procedure: string, body: string, headers: Record<string, string> = {}) {
   return fetch(`${url}/${procedure}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
-}
-
-/** A unary call with @grpc/grpc-js, messages encoded with the generated schemas. */
-function grpcUnary<I extends DescMessage, O extends DescMessage>(
-  client: grpc.Client,
-  path: string,
-  input: I,
-  output: O,
-  message: MessageShape<I>,
-  metadata = new grpc.Metadata(),
-): Promise<MessageShape<O>> {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      path,
-      (m: MessageShape<I>) => Buffer.from(toBinary(input, m)),
-      (b: Buffer) => fromBinary(output, b),
-      message,
-      metadata,
-      (err, res) => (err ? reject(err) : resolve(res!)),
-    );
-  });
 }
 
 function connectionRefused(port: number): Promise<boolean> {
