@@ -13,8 +13,8 @@ export interface DeviceInfoInput {
 const LIMITS: Array<[keyof DeviceInfoInput, string, number]> = [
   ["deviceId", "device.device_id", 255],
   ["deviceName", "device.device_name", 100],
-  ["appVersion", "device.app_version", 50],
-  ["osVersion", "device.os_version", 50],
+  ["appVersion", "device.app_version", 100],
+  ["osVersion", "device.os_version", 100],
 ];
 
 /** Trims the fields, drops empty ones, and rejects over-long ones. */

@@ -1,5 +1,6 @@
 // The server of DESIGN §3: one port, every protocol. Composes the listener, the Connect
 // router (API services, health, reflection), the interceptors, CORS and the plain routes.
+import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
@@ -46,6 +47,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const cors = createCors(config.corsOrigins);
   // Aborted when the grace period ends: handlers see their signal abort before the sockets go.
   const shutdown = new AbortController();
+  // Every call in flight links its own signal to this one: no listener limit (Node warns past 10).
+  setMaxListeners(0, shutdown.signal);
 
   let router: ConnectRouter | undefined;
   const rpcHandler = connectNodeAdapter({
