@@ -22,19 +22,11 @@ import {
   VerifyOtpResponseSchema,
 } from "../../gen/identity/v1/auth_pb.js";
 import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { codeOf } from "../support/failures.js";
 import { bearer, bearerMetadata, clientFor, grpcJsClient, grpcUnary, signIn, signUp, testPhone, type Wire } from "../support/clients.js";
 import { startFakeSms, type FakeSms } from "../support/fake-sms.js";
 import { startFakeSmtp, type FakeSmtp } from "../support/fake-smtp.js";
 import { startTestServer, TEST_CODE, type TestServer } from "../support/server.js";
-
-async function codeOf(err: Promise<unknown>): Promise<Code> {
-  try {
-    await err;
-  } catch (e) {
-    return ConnectError.from(e).code;
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function auditActions(server: TestServer, userId: string): Promise<string[]> {
   const rows = await server.app.stores.sequelize.query<{ action: string }>("SELECT action FROM user_audit_logs WHERE user_id = :userId ORDER BY id", {

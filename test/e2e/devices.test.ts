@@ -1,11 +1,10 @@
 // DeviceService end to end: the real server on a free port, real clients (Connect JSON over
 // HTTP/1.1, gRPC through connect-node, @grpc/grpc-js, REST), real PostgreSQL and Redis;
 // users signed up through the OTP flow.
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
-import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { DeviceType } from "../../gen/identity/v1/common_pb.js";
 import {
   DeviceService,
@@ -15,19 +14,9 @@ import {
   RegisterDeviceResponseSchema,
   type RegisterDeviceRequest,
 } from "../../gen/identity/v1/device_pb.js";
+import { failure, violatedFields } from "../support/failures.js";
 import { bearer, bearerMetadata, clientFor, grpcJsClient, grpcUnary, signUp, type Wire } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
-
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail");
-}
-
-const violatedFields = (err: ConnectError) => err.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations.map((v) => v.field));
 
 type RegisterFields = Omit<RegisterDeviceRequest, "$typeName" | "$unknown">;
 const registration = (extra: Partial<RegisterFields> = {}): RegisterFields => ({

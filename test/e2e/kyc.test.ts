@@ -1,10 +1,9 @@
 // KycService end to end: the real server on a free port, real clients (Connect JSON over
 // HTTP/1.1, gRPC through connect-node, @grpc/grpc-js, REST), real PostgreSQL and Redis;
 // users signed up through the OTP flow, staff made by setting users.is_staff.
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
-import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import {
   DocumentType,
   KycDecision,
@@ -18,19 +17,9 @@ import {
   SubmitKycResponseSchema,
   type SubmitKycRequest,
 } from "../../gen/identity/v1/kyc_pb.js";
+import { failure, violatedFields } from "../support/failures.js";
 import { bearer, bearerMetadata, clientFor, grpcJsClient, grpcUnary, signUp, type SignedUp, type Wire } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
-
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail");
-}
-
-const violatedFields = (err: ConnectError) => err.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations.map((v) => v.field));
 
 let numberCounter = 0;
 /** A passport number unique in this run, so that searching the logs for it means something. */

@@ -5,7 +5,6 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
-import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import {
   AdjustPointsRequestSchema,
   AdjustPointsResponseSchema,
@@ -13,30 +12,10 @@ import {
   GetWalletResponseSchema,
   PointsService,
 } from "../../gen/identity/v1/points_pb.js";
-import { loadConfig } from "../../src/config.js";
-import { loadKeyRing } from "../../src/domain/keys.js";
-import { createTokenIssuer } from "../../src/domain/tokens.js";
-import { createLogger } from "../../src/logger.js";
+import { failure, violatedFields } from "../support/failures.js";
 import { bearer, bearerMetadata, clientFor, grpcJsClient, grpcUnary, signUp, type SignedUp, type Wire } from "../support/clients.js";
+import { mintServiceToken } from "../support/service-token.js";
 import { startTestServer, type TestServer } from "../support/server.js";
-
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail");
-}
-
-/** A service token signed with the server's keys, as `npm run token:service` mints it. */
-function mintServiceToken(server: TestServer, name: string): string {
-  const config = loadConfig(server.env);
-  const issuer = createTokenIssuer(loadKeyRing(config, createLogger("silent")), config);
-  return issuer.issueAccess({ sub: `service:${name}`, roles: ["service"], kind: "service" }).token;
-}
-
-const violatedFields = (err: ConnectError) => err.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations.map((v) => v.field));
 
 describe("PointsService end to end", function () {
   let server: TestServer;
@@ -49,7 +28,7 @@ describe("PointsService end to end", function () {
     server = await startTestServer();
     staff = await signUp(server.url);
     await server.app.stores.models.User.update({ isStaff: true }, { where: { id: staff.userId } });
-    serviceToken = mintServiceToken(server, "billing");
+    serviceToken = await mintServiceToken(server.env, "billing");
   });
 
   after(() => server?.close());

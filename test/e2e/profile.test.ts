@@ -1,11 +1,10 @@
 // ProfileService end to end: the real server on a free port, real clients (Connect JSON over
 // HTTP/1.1, gRPC through connect-node, @grpc/grpc-js, REST), real PostgreSQL and Redis;
 // users signed up through the OTP flow.
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import { QueryTypes } from "sequelize";
-import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { KycStatus } from "../../gen/identity/v1/kyc_pb.js";
 import {
   GetProfileRequestSchema,
@@ -16,19 +15,10 @@ import {
   UpdateProfileRequestSchema,
   UpdateProfileResponseSchema,
 } from "../../gen/identity/v1/profile_pb.js";
+import { failure, violatedFields } from "../support/failures.js";
 import { bearer, bearerMetadata, clientFor, grpcJsClient, grpcUnary, signIn, signUp, type Wire } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail");
-}
-
-const violatedFields = (err: ConnectError) => err.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations.map((v) => v.field));
 const today = () => new Date().toISOString().slice(0, 10);
 
 describe("ProfileService end to end", function () {

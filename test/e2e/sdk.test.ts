@@ -2,12 +2,13 @@
 // keeps the session alive by refreshing on its own (one refresh for many failing calls),
 // and ends it on logout or when the server refuses to renew it. Imported through the
 // package's "exports", as an app would.
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, type Interceptor } from "@connectrpc/connect";
 import { expect } from "chai";
 import { createIdentityClient, OtpPurpose, UserAuthService, type IdentityClient } from "identity-service/client";
 import { createNodeTransport } from "identity-service/client/node";
 import { createWebTransport } from "identity-service/client/web";
 import { QueryTypes } from "sequelize";
+import { codeOf } from "../support/failures.js";
 import { bearer, clientFor, testPhone } from "../support/clients.js";
 import { startTestServer, TEST_CODE, type TestServer } from "../support/server.js";
 
@@ -27,15 +28,6 @@ function recorder(): { calls: SentCall[]; interceptor: Interceptor; count(method
     },
     count: (method) => calls.filter((c) => c.method === method).length,
   };
-}
-
-async function codeOf(call: Promise<unknown>): Promise<Code> {
-  try {
-    await call;
-  } catch (e) {
-    return ConnectError.from(e).code;
-  }
-  throw new Error("expected the call to fail");
 }
 
 /** Signs a new test-range phone number up with the SDK alone (Register starts the session). */
