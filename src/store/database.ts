@@ -61,12 +61,13 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
 
 /**
  * The Sequelize instance of the service. Timestamps are written and read in UTC; models
- * map camelCase attributes to snake_case columns. SQL is logged at debug level only
- * (it can carry identifiers such as e-mail addresses inline, so never above debug).
+ * map camelCase attributes to snake_case columns. SQL is logged at debug level, and only
+ * outside production: raw queries carry their values inline (e-mail addresses, document
+ * numbers), which must never reach production logs.
  */
-export function openDatabase(config: Pick<Config, "databaseUrl">, logger: Logger): Sequelize {
+export function openDatabase(config: Pick<Config, "databaseUrl"> & Partial<Pick<Config, "nodeEnv">>, logger: Logger): Sequelize {
   const log = logger.child({ component: "sql" });
-  const debug = log.isLevelEnabled("debug");
+  const debug = (config.nodeEnv === "development" || config.nodeEnv === "test") && log.isLevelEnabled("debug");
   return new Sequelize(config.databaseUrl, {
     dialect: "postgres",
     dialectModule: pg,

@@ -20,7 +20,7 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-export type StoreConfig = Pick<Config, "databaseUrl" | "redisUrl" | "redisKeyPrefix">;
+export type StoreConfig = Pick<Config, "databaseUrl" | "redisUrl" | "redisKeyPrefix"> & Partial<Pick<Config, "nodeEnv">>;
 
 async function closeRedis(redis: Redis): Promise<void> {
   if (redis.status === "end") return;
