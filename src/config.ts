@@ -55,11 +55,25 @@ export interface Config {
   smtpUrl?: string;
   emailFrom: string;
   sms?: { apiUrl: string; accountSid: string; authToken: string; from: string };
-  fcm?: { endpoint: string; accessToken?: string };
+  /**
+   * Push through FCM HTTP v1 (src/notify/push.ts): POST {endpoint}/v1/projects/{projectId}/messages:send,
+   * with `Authorization: Bearer accessToken` when set (unset: a local relay adds credentials).
+   */
+  fcm?: { endpoint: string; projectId: string; accessToken?: string };
   pointsValue: string;
   auditRetentionDays: number;
   webhookUrls: string[];
   webhookSecret?: string;
+  /** Failed deliveries to one endpoint before the delivery is dead-lettered. */
+  webhookMaxAttempts: number;
+  /** First retry delay of a webhook delivery; doubles on every further failure (capped at 6 h). */
+  webhookBackoffSeconds: number;
+  /** Users with no login (nor activity) for this many days are deactivated by the daily job. */
+  inactiveUserDays: number;
+  /** Rows (or users) one batch of a job handles, in one transaction or statement. */
+  jobBatchSize: number;
+  /** A job run stops starting new batches after this long; the next run goes on where it stopped. */
+  jobTimeBudgetSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -135,6 +149,7 @@ export function loadConfig(env: Env = process.env): Config {
     sms = { apiUrl: smsUrl.replace(/\/+$/, ""), accountSid: need("SMS_ACCOUNT_SID"), authToken: need("SMS_AUTH_TOKEN"), from: need("SMS_FROM") };
   }
   const fcmEndpoint = url(env, "FCM_ENDPOINT", ["http:", "https:"]);
+  const fcmProjectId = fcmEndpoint ? (str(env, "FCM_PROJECT_ID") ?? fail("FCM_PROJECT_ID", "required when FCM_ENDPOINT is set")) : undefined;
   const testCode = str(env, "OTP_TEST_CODE");
   if (testCode !== undefined && !/^\d{6}$/.test(testCode)) fail("OTP_TEST_CODE", "must be 6 digits");
   const testIdentifiers = list(env, "OTP_TEST_IDENTIFIERS");
@@ -192,7 +207,7 @@ export function loadConfig(env: Env = process.env): Config {
     smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
     emailFrom: str(env, "EMAIL_FROM", "Identity <no-reply@localhost>")!,
     sms,
-    fcm: fcmEndpoint ? { endpoint: fcmEndpoint, accessToken: str(env, "FCM_ACCESS_TOKEN") } : undefined,
+    fcm: fcmEndpoint && fcmProjectId ? { endpoint: fcmEndpoint.replace(/\/+$/, ""), projectId: fcmProjectId, accessToken: str(env, "FCM_ACCESS_TOKEN") } : undefined,
     pointsValue,
     auditRetentionDays: int(env, "AUDIT_RETENTION_DAYS", 365, 1, 36500),
     webhookUrls: list(env, "WEBHOOK_URLS").map((u, i) => {
@@ -203,6 +218,11 @@ export function loadConfig(env: Env = process.env): Config {
       }
     }),
     webhookSecret: str(env, "WEBHOOK_SECRET"),
+    webhookMaxAttempts: int(env, "WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
+    webhookBackoffSeconds: int(env, "WEBHOOK_BACKOFF_SECONDS", 60, 1, 86400),
+    inactiveUserDays: int(env, "INACTIVE_USER_DAYS", 180, 1, 36500),
+    jobBatchSize: int(env, "JOB_BATCH_SIZE", 500, 1, 10_000),
+    jobTimeBudgetSeconds: int(env, "JOB_TIME_BUDGET_SECONDS", 300, 1, 86400),
   };
   if (config.webhookUrls.length && !config.webhookSecret) fail("WEBHOOK_SECRET", "required when WEBHOOK_URLS is set");
   if (production) {

@@ -9,6 +9,7 @@ import type { Caller, Principal } from "./caller.js";
 import { checkDeviceInfo, type DeviceInfoInput } from "./device-info.js";
 import { alreadyExists, invalid, notFound, permissionDenied, unauthenticated, Violations } from "./errors.js";
 import type { OtpService } from "./otp.js";
+import { recordUserChange } from "./outbox.js";
 import type { Sessions, TokenPair } from "./sessions.js";
 import { findByIdentifier, toUserView, USERNAME, type UserView } from "./users.js";
 
@@ -103,6 +104,7 @@ export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth
             audited(caller, { userId: user.id, action: "user.registered", entityType: "user", entityId: user.id, sessionId: pair.sessionId, newValues: { username, email, phone_number: phone, full_name: fullName || null, verified: verified.kind } }),
             t,
           );
+          await recordUserChange(models, t, user.id, "user.registered");
           return { userId: user.id, ...pair };
         });
       } catch (err) {

@@ -16,6 +16,9 @@ import { REDIS_PREFIX, REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from ".
 const logger = createLogger("silent");
 
 const TABLES = [
+  "analytics_reports",
+  "notification_log",
+  "outbox",
   "points_transactions",
   "schema_migrations",
   "sessions",
@@ -25,6 +28,7 @@ const TABLES = [
   "user_points",
   "user_profiles",
   "users",
+  "webhook_deliveries",
 ];
 
 const INDEXES = [
@@ -129,12 +133,12 @@ describe("store (PostgreSQL + Redis)", () => {
             WHERE tc.constraint_type = 'FOREIGN KEY' ORDER BY tc.table_name`,
         );
         expect(fks).to.deep.equal(
-          ["points_transactions", "sessions", "user_devices", "user_kyc", "user_points", "user_profiles"].map((table_name) => ({ table_name, delete_rule: "CASCADE" })),
+          ["analytics_reports", "notification_log", "points_transactions", "sessions", "user_devices", "user_kyc", "user_points", "user_profiles"].map((table_name) => ({ table_name, delete_rule: "CASCADE" })),
         );
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.deep.equal([{ name: "0001_initial" }]);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }]);
 
         expect(await migrate(stores.sequelize, logger)).to.deep.equal([]);
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(1);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(2);
       } finally {
         await stores.close();
       }
@@ -147,12 +151,13 @@ describe("store (PostgreSQL + Redis)", () => {
       const b = openDatabase({ databaseUrl: url }, logger);
       try {
         const applied = await Promise.all([migrate(a, logger), migrate(b, logger)]);
-        expect(applied.flat()).to.deep.equal(["0001_initial"]);
+        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
 
+        expect(await revertLastMigration(a, logger)).to.equal("0002_jobs");
         expect(await revertLastMigration(a, logger)).to.equal("0001_initial");
         expect(await publicTables(url)).to.deep.equal(["schema_migrations"]);
-        expect(await migrate(b, logger)).to.deep.equal(["0001_initial"]);
+        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
       } finally {
         await Promise.all([a.close(), b.close()]);

@@ -12,6 +12,13 @@ describe("config", () => {
     expect(c.jwt).to.include({ accessTtlSeconds: 900, refreshTtlSeconds: 2592000, refreshGraceSeconds: 10 });
     expect(c.maxRequestBytes).to.equal(1048576);
     expect(c.pointsValue).to.equal("0.01");
+    expect(c).to.include({ auditRetentionDays: 365, inactiveUserDays: 180, webhookMaxAttempts: 8, webhookBackoffSeconds: 60, jobBatchSize: 500, jobTimeBudgetSeconds: 300 });
+    expect(c.fcm).to.equal(undefined);
+  });
+
+  it("reads the FCM settings", () => {
+    const c = loadConfig({ FCM_ENDPOINT: "http://127.0.0.1:9/", FCM_PROJECT_ID: "demo", FCM_ACCESS_TOKEN: "t" });
+    expect(c.fcm).to.deep.equal({ endpoint: "http://127.0.0.1:9", projectId: "demo", accessToken: "t" });
   });
 
   const bad: Array<[Record<string, string>, RegExp]> = [
@@ -25,6 +32,9 @@ describe("config", () => {
     [{ SMS_API_URL: "http://127.0.0.1:9" }, /^SMS_ACCOUNT_SID: required when SMS_API_URL is set/],
     [{ OTP_TEST_IDENTIFIERS: "+1555" }, /^OTP_TEST_CODE: required/],
     [{ POINTS_VALUE: "-1" }, /^POINTS_VALUE:/],
+    [{ FCM_ENDPOINT: "http://127.0.0.1:9" }, /^FCM_PROJECT_ID: required when FCM_ENDPOINT is set/],
+    [{ WEBHOOK_MAX_ATTEMPTS: "0" }, /^WEBHOOK_MAX_ATTEMPTS: must be between 1 and 100/],
+    [{ JOB_BATCH_SIZE: "many" }, /^JOB_BATCH_SIZE: expected a whole number/],
     [{ TLS_CERT_FILE: "/x.pem" }, /^TLS_KEY_FILE:/],
     [{ NODE_ENV: "production" }, /^SERVER_SECRET: required in production/],
     [{ NODE_ENV: "production", SERVER_SECRET: "x".repeat(32) }, /^JWT_KEYS_DIR: required in production/],

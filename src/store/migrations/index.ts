@@ -4,5 +4,9 @@
 import type { RunnableMigration } from "umzug";
 import type { MigrationContext } from "./context.js";
 import * as initial from "./0001_initial.js";
+import * as jobs from "./0002_jobs.js";
 
-export const migrations: ReadonlyArray<RunnableMigration<MigrationContext>> = [{ name: "0001_initial", ...initial }];
+export const migrations: ReadonlyArray<RunnableMigration<MigrationContext>> = [
+  { name: "0001_initial", ...initial },
+  { name: "0002_jobs", ...jobs },
+];

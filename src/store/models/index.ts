@@ -6,6 +6,9 @@
 // or two instances in one process) would silently repoint the first set at the second
 // database.
 import type { Sequelize } from "sequelize";
+import { defineAnalyticsReport, type AnalyticsReport } from "./analytics-report.js";
+import { defineNotificationLog, type NotificationLog } from "./notification-log.js";
+import { defineOutboxEvent, type OutboxEvent } from "./outbox-event.js";
 import { definePointsTransaction, type PointsTransaction } from "./points-transaction.js";
 import { defineSession, type Session } from "./session.js";
 import { defineUser, type User } from "./user.js";
@@ -14,7 +17,11 @@ import { defineUserDevice, type UserDevice } from "./user-device.js";
 import { defineUserKyc, type UserKyc } from "./user-kyc.js";
 import { defineUserPoints, type UserPoints } from "./user-points.js";
 import { defineUserProfile, type UserProfile } from "./user-profile.js";
+import { defineWebhookDelivery, type WebhookDelivery } from "./webhook-delivery.js";
 
+export { AnalyticsReport } from "./analytics-report.js";
+export { NOTIFICATION_CHANNELS, NotificationLog, type NotificationChannel } from "./notification-log.js";
+export { OutboxEvent } from "./outbox-event.js";
 export { PointsTransaction } from "./points-transaction.js";
 export { Session } from "./session.js";
 export { User, whereLower } from "./user.js";
@@ -23,6 +30,7 @@ export { DEVICE_TYPES, UserDevice, type DeviceTypeValue } from "./user-device.js
 export { DOCUMENT_TYPES, KYC_STATUSES, UserKyc, type DocumentTypeValue, type KycStatusValue } from "./user-kyc.js";
 export { UserPoints } from "./user-points.js";
 export { UserProfile } from "./user-profile.js";
+export { WEBHOOK_DELIVERY_STATUSES, WebhookDelivery, type WebhookDeliveryStatus } from "./webhook-delivery.js";
 
 export interface Models {
   User: typeof User;
@@ -33,6 +41,10 @@ export interface Models {
   UserAuditLog: typeof UserAuditLog;
   UserPoints: typeof UserPoints;
   PointsTransaction: typeof PointsTransaction;
+  OutboxEvent: typeof OutboxEvent;
+  WebhookDelivery: typeof WebhookDelivery;
+  NotificationLog: typeof NotificationLog;
+  AnalyticsReport: typeof AnalyticsReport;
 }
 
 export function defineModels(sequelize: Sequelize): Models {
@@ -45,5 +57,9 @@ export function defineModels(sequelize: Sequelize): Models {
     UserAuditLog: defineUserAuditLog(sequelize),
     UserPoints: defineUserPoints(sequelize),
     PointsTransaction: definePointsTransaction(sequelize),
+    OutboxEvent: defineOutboxEvent(sequelize),
+    WebhookDelivery: defineWebhookDelivery(sequelize),
+    NotificationLog: defineNotificationLog(sequelize),
+    AnalyticsReport: defineAnalyticsReport(sequelize),
   };
 }

@@ -1,0 +1,88 @@
+// Last activity (users.last_activity_at), fed by every authenticated call.
+//
+// The auth path calls touch(userId) without awaiting it. Only the first touch of a user in
+// a window (5 minutes) does anything: `SET activity:seen:{id} NX EX 300` succeeds once per
+// window. That touch adds the user to one Redis sorted set, scored with the time of the
+// call; update-user-last-activity (every minute) drains the set in batches, one
+// `UPDATE … FROM unnest(…)` per batch, with GREATEST() so a late batch never moves
+// last_activity_at backwards.
+//
+// Why not one Agenda job per user and window: each would be a job row inserted, locked,
+// run and updated in the job store (four writes and a poll per active user every five
+// minutes) to write one timestamp. The sorted set costs two Redis commands per user and
+// window, and one SQL statement per `batch` users.
+import type { Redis } from "ioredis";
+import type { Logger } from "../logger.js";
+import { defineScript } from "../store/redis.js";
+
+/** Sorted set of users with unrecorded activity: member = user id, score = time in ms. */
+export const ACTIVITY_QUEUE_KEY = "activity:pending";
+export const ACTIVITY_WINDOW_SECONDS = 300;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface ActivityTracker {
+  /**
+   * Notes that the user was active now. Never rejects (a failure is logged at debug and
+   * the activity is lost: the next window records it). Subjects that are not user ids
+   * (service tokens) are ignored.
+   */
+  touch(userId: string): Promise<void>;
+}
+
+export function createActivityTracker({ redis, logger, windowSeconds = ACTIVITY_WINDOW_SECONDS }: { redis: Redis; logger: Logger; windowSeconds?: number }): ActivityTracker {
+  const log = logger.child({ component: "activity" });
+  return {
+    async touch(userId) {
+      if (!UUID.test(userId)) return;
+      try {
+        // Two commands, not one script: the per-user key and the shared set live in
+        // different Redis Cluster slots. If the second fails, this window's activity is lost.
+        if ((await redis.set(`activity:seen:{${userId}}`, "1", "EX", windowSeconds, "NX")) !== "OK") return;
+        await redis.zadd(ACTIVITY_QUEUE_KEY, Date.now(), userId);
+      } catch (err) {
+        log.debug({ err }, "could not record activity");
+      }
+    },
+  };
+}
+
+export interface ActivityEntry {
+  userId: string;
+  at: Date;
+}
+
+// Removes the members it is given only if their score has not changed since they were read:
+// a newer touch that arrived meanwhile stays queued for the next batch.
+const REMOVE_IF_UNCHANGED = `
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return removed`;
+
+export interface ActivityQueue {
+  /** The oldest `count` entries, left in the queue. */
+  peek(count: number): Promise<ActivityEntry[]>;
+  /** Removes entries once recorded (those touched again since stay). */
+  remove(entries: readonly ActivityEntry[]): Promise<void>;
+}
+
+/** The queue side, for update-user-last-activity. Entries leave it only after they are written (at least once). */
+export function openActivityQueue(redis: Redis): ActivityQueue {
+  const removeIfUnchanged = defineScript<number>(redis, "activityRemoveIfUnchanged", REMOVE_IF_UNCHANGED, 1);
+  return {
+    async peek(count) {
+      const flat = await redis.zrange(ACTIVITY_QUEUE_KEY, "0", String(count - 1), "WITHSCORES");
+      const entries: ActivityEntry[] = [];
+      for (let i = 0; i < flat.length; i += 2) entries.push({ userId: flat[i]!, at: new Date(Number(flat[i + 1])) });
+      return entries;
+    },
+    async remove(entries) {
+      if (entries.length) await removeIfUnchanged([ACTIVITY_QUEUE_KEY], entries.flatMap((e) => [e.userId, e.at.getTime()]));
+    },
+  };
+}

@@ -1,0 +1,23 @@
+// Every job the worker defines and `npm run job` can run, in one list.
+import { cleanupExpiredAuditLogs } from "./cleanup-expired-audit-logs.js";
+import type { JobSpec } from "./context.js";
+import { deactivateInactiveUsers } from "./deactivate-inactive-users.js";
+import { generateUserAnalyticsReport } from "./generate-user-analytics-report.js";
+import { sendKycVerificationReminder } from "./send-kyc-verification-reminder.js";
+import { sendProfileCompletionReminder } from "./send-profile-completion-reminder.js";
+import { syncUserDataWithExternalServices } from "./sync-user-data-with-external-services.js";
+import { updateUserLastActivity } from "./update-user-last-activity.js";
+
+export const JOBS: readonly JobSpec[] = [
+  cleanupExpiredAuditLogs,
+  deactivateInactiveUsers,
+  updateUserLastActivity,
+  sendProfileCompletionReminder,
+  sendKycVerificationReminder,
+  generateUserAnalyticsReport,
+  syncUserDataWithExternalServices,
+];
+
+export function findJob(name: string): JobSpec | undefined {
+  return JOBS.find((j) => j.name === name);
+}
