@@ -1,104 +1,40 @@
-// Composition root: config → stores → domain → server. main.ts runs it as a process; tests
-// start it in-process on a free port.
-import type { ConnectRouter } from "@connectrpc/connect";
-import { QueryTypes } from "sequelize";
-import { UserAuthService } from "../gen/identity/v1/auth_pb.js";
-import { DeviceService } from "../gen/identity/v1/device_pb.js";
-import { KycService } from "../gen/identity/v1/kyc_pb.js";
-import { PointsService } from "../gen/identity/v1/points_pb.js";
-import { ProfileService } from "../gen/identity/v1/profile_pb.js";
+// Composition root: config → stores → the API server and/or the job worker (ROLE, DESIGN §9).
+// main.ts runs it as a process; tests start it in-process on a free port.
+import { startApi } from "./api.js";
 import type { Config } from "./config.js";
-import { createAuth } from "./domain/auth.js";
-import { createDenyList } from "./domain/deny-list.js";
-import { createDevicesDomain } from "./domain/devices.js";
-import { loadKeyRing } from "./domain/keys.js";
-import { createKycDomain } from "./domain/kyc.js";
-import { createOtpService } from "./domain/otp.js";
-import { createPointsDomain } from "./domain/points.js";
-import { createProfileDomain } from "./domain/profiles.js";
-import { loadServerSecret } from "./domain/server-secret.js";
-import { createSessions } from "./domain/sessions.js";
-import { createTokenIssuer } from "./domain/tokens.js";
-import { createUsageStatsDomain } from "./domain/usage-stats.js";
+import { startWorker, type Worker } from "./jobs/worker.js";
 import type { Logger } from "./logger.js";
 import { createNotifier } from "./notify/index.js";
-import { createAuthServiceImpl } from "./rpc/auth.js";
-import { createDeviceServiceImpl } from "./rpc/device.js";
-import { createKycServiceImpl } from "./rpc/kyc.js";
-import { createPointsServiceImpl } from "./rpc/points.js";
-import { createProfileServiceImpl } from "./rpc/profile.js";
-import { createAuthInterceptor } from "./server/auth-interceptor.js";
-import { jwksRoute } from "./server/jwks.js";
-import { buildOpenApiDocument, openApiRoute } from "./server/openapi.js";
-import { createRestGateway } from "./server/rest-gateway.js";
-import { startServer, type RunningServer } from "./server/server.js";
-import { apiServices } from "./server/services.js";
-import { openStores, writeAudit, type Stores } from "./store/index.js";
+import type { RunningServer } from "./server/server.js";
+import { openStores, type Stores } from "./store/index.js";
 
 export interface App {
   config: Config;
-  server: RunningServer;
+  /** The listener (ROLE api or all). */
+  server?: RunningServer;
+  /** The job worker (ROLE worker or all). */
+  worker?: Worker;
   stores: Stores;
-  /** Graceful stop: the server drains, then the stores close. Same promise on every call. */
+  /** Graceful stop: the server drains, the worker hands its jobs back, then the stores close. Same promise on every call. */
   close(): Promise<void>;
 }
 
-const VERSION = "0.1.0";
-
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   const stores = await openStores(config, logger);
-  const { sequelize, models, redis } = stores;
   const notifier = createNotifier(config, logger);
-  try {
-    const secret = loadServerSecret(config, logger);
-    const ring = loadKeyRing(config, logger);
-    const issuer = createTokenIssuer(ring, config);
-    const denyList = createDenyList(redis);
-    const otp = createOtpService({ redis, config, secret, notifier, logger, audit: (e) => writeAudit(models, e) });
-    const sessions = createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger });
-    const auth = createAuth({ sequelize, models, otp, sessions, logger });
-
-    // Auth guards the API services; health and reflection stay open.
-    const authInterceptor = createAuthInterceptor({ issuer, denyList, checkPrincipal: (p) => sessions.checkPrincipal(p), services: apiServices, logger });
-    const routes = (router: ConnectRouter) => {
-      router.service(UserAuthService, createAuthServiceImpl({ auth, otp, sessions }));
-      router.service(ProfileService, createProfileServiceImpl({ profiles: createProfileDomain({ sequelize, models }), usageStats: createUsageStatsDomain({ sequelize, models }) }));
-      router.service(KycService, createKycServiceImpl({ kyc: createKycDomain({ sequelize, models, logger }) }));
-      router.service(DeviceService, createDeviceServiceImpl({ devices: createDevicesDomain({ sequelize, models }) }));
-      router.service(PointsService, createPointsServiceImpl({ points: createPointsDomain({ sequelize, models, pointsValue: config.pointsValue }) }));
-    };
-
-    const openApi = buildOpenApiDocument(apiServices, { title: "Identity API", version: VERSION });
-    const server = await startServer({
-      config,
-      logger,
-      routes,
-      interceptors: [authInterceptor],
-      readiness: [
-        { name: "postgres", check: async () => void (await sequelize.query("SELECT 1", { type: QueryTypes.SELECT })) },
-        { name: "redis", check: async () => void (await redis.ping()) },
-      ],
-      plainRoutes: ({ router, contextValuesFor }) => [
-        jwksRoute(ring),
-        openApiRoute(openApi),
-        // Last: it answers every unknown /api/ path with a JSON 404.
-        createRestGateway({ router, services: apiServices, contextValuesFor, maxBodyBytes: config.maxRequestBytes, logger }),
-      ],
-    });
-
-    let closing: Promise<void> | undefined;
-    return {
-      config,
-      server,
-      stores,
-      close: () =>
-        (closing ??= (async () => {
-          await server.close();
-          await Promise.allSettled([notifier.close(), stores.close()]);
-        })()),
-    };
-  } catch (err) {
+  const app: App = { config, stores, close: () => (closing ??= stop()) };
+  let closing: Promise<void> | undefined;
+  async function stop(): Promise<void> {
+    // The worker's handlers use the stores: it stops before they close.
+    await Promise.allSettled([app.server?.close(), app.worker?.stop()]);
     await Promise.allSettled([notifier.close(), stores.close()]);
+  }
+  try {
+    if (config.role !== "worker") app.server = await startApi(config, logger, stores, notifier);
+    if (config.role !== "api") app.worker = await startWorker({ config, logger, stores, notifier });
+  } catch (err) {
+    await app.close();
     throw err;
   }
+  return app;
 }

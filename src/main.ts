@@ -38,4 +38,4 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     );
   });
 }
-logger.info({ url: app.server.url, role: config.role }, "identity service started");
+logger.info({ url: app.server?.url, role: config.role, jobStore: app.worker ? (config.mongodbUri ? "mongodb" : "postgres") : undefined }, "identity service started");

@@ -171,8 +171,8 @@ const FCM_TOKEN_LOCK = 0x46434d; // "FCM"
 
 export function createDevicesDomain({ sequelize, models }: DevicesDomainDeps): DevicesDomain {
   /**
-   * Writes the audit rows of device changes in the transaction that makes them. Every device
-   * change passes here: this is where the jobs issue adds its outbox events (webhooks).
+   * Writes the audit rows of device changes in the transaction that makes them. Devices are
+   * not part of the user snapshot sent to external services, so no outbox row.
    */
   async function record(entries: Array<AuditEntry | null>, transaction: Transaction): Promise<void> {
     await writeAudit(models, entries.filter((e): e is AuditEntry => e !== null), transaction);

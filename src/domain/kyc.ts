@@ -15,6 +15,7 @@ import type { DocumentTypeValue, KycStatusValue, Models, UserKyc } from "../stor
 import { audited, changedFields, type AuditEntry } from "./audit.js";
 import { callerUserId, staffUserId, type Caller } from "./caller.js";
 import { failedPrecondition, invalid, notFound, permissionDenied, Violations } from "./errors.js";
+import { recordUserChange } from "./outbox.js";
 import { characterCount, hasControlCharacters, httpsUrlProblem, isUuid } from "./validation.js";
 
 export type { DocumentTypeValue, KycStatusValue };
@@ -85,7 +86,7 @@ export interface KycDomain {
 
 export interface KycDomainDeps {
   sequelize: Sequelize;
-  models: Pick<Models, "UserKyc" | "UserAuditLog">;
+  models: Pick<Models, "UserKyc" | "UserAuditLog" | "OutboxEvent">;
   logger: Logger;
 }
 
@@ -260,12 +261,13 @@ export function createKycDomain({ sequelize, models, logger }: KycDomainDeps): K
   const log = logger.child({ component: "kyc" });
 
   /**
-   * Records a change of a KYC record in the transaction that makes it. Every KYC change goes
-   * through here: the audit row now, and the outbox row of the webhook sync job belongs
-   * here too, so that the notification commits or rolls back with the change.
+   * Records a change of a KYC record in the transaction that makes it: its audit row, and
+   * the outbox row that tells external services (the webhook sync job), so that both commit
+   * or roll back with the change. Every KYC change goes through here.
    */
-  async function recordChange(entry: AuditEntry, transaction: Transaction): Promise<void> {
+  async function recordChange(userId: string, entry: AuditEntry, transaction: Transaction): Promise<void> {
     await writeAudit(models, entry, transaction);
+    await recordUserChange(models, transaction, userId, entry.action);
   }
 
   /** The user's row, locked for the transaction; created (NOT_SUBMITTED) when missing. */
@@ -306,7 +308,7 @@ export function createKycDomain({ sequelize, models, logger }: KycDomainDeps): K
         { transaction },
       );
       const diff = changedFields(before, auditValues(row));
-      await recordChange(audited(caller, { userId, action: "kyc.submitted", entityType: "kyc", entityId: userId, ...diff }), transaction);
+      await recordChange(userId, audited(caller, { userId, action: "kyc.submitted", entityType: "kyc", entityId: userId, ...diff }), transaction);
       return row;
     });
     log.info({ userId, documentType: row.documentType }, "kyc submitted");
@@ -370,7 +372,7 @@ export function createKycDomain({ sequelize, models, logger }: KycDomainDeps): K
       );
       const action = decision.status === "APPROVED" ? "kyc.approved" : "kyc.rejected";
       const diff = changedFields(before, auditValues(row));
-      await recordChange(audited(caller, { userId, actorId: reviewerId, action, entityType: "kyc", entityId: userId, ...diff }), transaction);
+      await recordChange(userId, audited(caller, { userId, actorId: reviewerId, action, entityType: "kyc", entityId: userId, ...diff }), transaction);
       return row;
     });
     log.info({ userId, reviewerId, status: row.status }, "kyc reviewed");

@@ -316,8 +316,6 @@ export function createPointsDomain({ sequelize, models, pointsValue }: PointsDom
         { transaction },
       );
       await wallet.update({ currentPoints: String(after.current), totalPoints: String(after.total), totalSpent: String(after.spent) }, { transaction });
-      // Every adjustment passes here, in its transaction: this is where the jobs issue adds
-      // its outbox event (webhooks).
       await writeAudit(
         models,
         audited(caller, { userId: input.userId, actorId, action: "points.adjusted", entityType: "points", entityId: row.id, ...changedFields(auditValues(before), auditValues(after))! }),

@@ -7,6 +7,7 @@
 // profile and gets the row on the first update.
 import { ForeignKeyConstraintError, type Sequelize, type Transaction } from "sequelize";
 import { writeAudit } from "../store/audit-writer.js";
+import { recordUserChange } from "./outbox.js";
 import type { Models, UserProfile } from "../store/models/index.js";
 import { audited, changedFields } from "./audit.js";
 import { callerUserId, type Caller } from "./caller.js";
@@ -44,7 +45,7 @@ export interface ProfileDomain {
 
 export interface ProfileDomainDeps {
   sequelize: Sequelize;
-  models: Pick<Models, "UserProfile" | "UserAuditLog">;
+  models: Pick<Models, "UserProfile" | "UserAuditLog" | "OutboxEvent">;
 }
 
 /** True when full_name, date_of_birth and address are all present. */
@@ -192,6 +193,7 @@ export function createProfileDomain({ sequelize, models }: ProfileDomainDeps): P
 
       await row.update({ ...values, isProfileComplete: isProfileComplete(after) }, { transaction });
       await writeAudit(models, audited(caller, { userId, action: "profile.updated", entityType: "profile", entityId: userId, ...diff }), transaction);
+      await recordUserChange(models, transaction, userId, "profile.updated");
       return profileOf(after, row.updatedAt);
     });
   }

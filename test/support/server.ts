@@ -26,6 +26,8 @@ export interface TestServer {
  */
 export function testServerEnv(extra: Record<string, string> = {}, share?: Record<string, string>): Record<string, string> {
   const base = testEnv({
+    // API only: the job worker has its own tests (pass ROLE=all to run both).
+    ROLE: "api",
     OTP_TEST_IDENTIFIERS: TEST_PHONE_PREFIX,
     OTP_TEST_CODE: TEST_CODE,
     OTP_REQUESTS_PER_IP_PER_HOUR: "100000",
@@ -46,5 +48,6 @@ export async function startTestServer(extra: Record<string, string> = {}, share?
   });
   const config = loadConfig(env);
   const app = await startApp(config, createLogger(config.logLevel, {}, sink));
+  if (!app.server) throw new Error("startTestServer needs ROLE api or all");
   return { app, url: app.server.url, port: app.server.port, logs, env, close: () => app.close() };
 }

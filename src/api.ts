@@ -1,0 +1,89 @@
+// The API side of an instance: domain services over the stores, behind the one-port server.
+import type { ConnectRouter } from "@connectrpc/connect";
+import { QueryTypes } from "sequelize";
+import { UserAuthService } from "../gen/identity/v1/auth_pb.js";
+import { DeviceService } from "../gen/identity/v1/device_pb.js";
+import { KycService } from "../gen/identity/v1/kyc_pb.js";
+import { PointsService } from "../gen/identity/v1/points_pb.js";
+import { ProfileService } from "../gen/identity/v1/profile_pb.js";
+import type { Config } from "./config.js";
+import { createActivityTracker } from "./domain/activity.js";
+import { createAuth } from "./domain/auth.js";
+import { createDenyList } from "./domain/deny-list.js";
+import { createDevicesDomain } from "./domain/devices.js";
+import { loadKeyRing } from "./domain/keys.js";
+import { createKycDomain } from "./domain/kyc.js";
+import { createOtpService } from "./domain/otp.js";
+import { createPointsDomain } from "./domain/points.js";
+import { createProfileDomain } from "./domain/profiles.js";
+import { loadServerSecret } from "./domain/server-secret.js";
+import { createSessions } from "./domain/sessions.js";
+import { createTokenIssuer } from "./domain/tokens.js";
+import { createUsageStatsDomain } from "./domain/usage-stats.js";
+import type { Logger } from "./logger.js";
+import type { Notifier } from "./notify/index.js";
+import { createAuthServiceImpl } from "./rpc/auth.js";
+import { createDeviceServiceImpl } from "./rpc/device.js";
+import { createKycServiceImpl } from "./rpc/kyc.js";
+import { createPointsServiceImpl } from "./rpc/points.js";
+import { createProfileServiceImpl } from "./rpc/profile.js";
+import { createAuthInterceptor } from "./server/auth-interceptor.js";
+import { jwksRoute } from "./server/jwks.js";
+import { buildOpenApiDocument, openApiRoute } from "./server/openapi.js";
+import { createRestGateway } from "./server/rest-gateway.js";
+import { startServer, type RunningServer } from "./server/server.js";
+import { apiServices } from "./server/services.js";
+import { writeAudit, type Stores } from "./store/index.js";
+
+export const API_VERSION = "0.1.0";
+
+export async function startApi(config: Config, logger: Logger, stores: Stores, notifier: Notifier): Promise<RunningServer> {
+  const { sequelize, models, redis } = stores;
+  const secret = loadServerSecret(config, logger);
+  const ring = loadKeyRing(config, logger);
+  const issuer = createTokenIssuer(ring, config);
+  const denyList = createDenyList(redis);
+  const otp = createOtpService({ redis, config, secret, notifier, logger, audit: (e) => writeAudit(models, e) });
+  const sessions = createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger });
+  const auth = createAuth({ sequelize, models, otp, sessions, logger });
+  const activity = createActivityTracker({ redis, logger });
+
+  // Auth guards the API services; health and reflection stay open. Every authenticated
+  // user call marks activity (debounced in Redis; never fails or delays the call).
+  const authInterceptor = createAuthInterceptor({
+    issuer,
+    denyList,
+    services: apiServices,
+    logger,
+    checkPrincipal: async (p) => {
+      const status = await sessions.checkPrincipal(p);
+      if (p.kind === "user") void activity.touch(p.subject);
+      return status;
+    },
+  });
+  const routes = (router: ConnectRouter) => {
+    router.service(UserAuthService, createAuthServiceImpl({ auth, otp, sessions }));
+    router.service(ProfileService, createProfileServiceImpl({ profiles: createProfileDomain({ sequelize, models }), usageStats: createUsageStatsDomain({ sequelize, models }) }));
+    router.service(KycService, createKycServiceImpl({ kyc: createKycDomain({ sequelize, models, logger }) }));
+    router.service(DeviceService, createDeviceServiceImpl({ devices: createDevicesDomain({ sequelize, models }) }));
+    router.service(PointsService, createPointsServiceImpl({ points: createPointsDomain({ sequelize, models, pointsValue: config.pointsValue }) }));
+  };
+
+  const openApi = buildOpenApiDocument(apiServices, { title: "Identity API", version: API_VERSION });
+  return startServer({
+    config,
+    logger,
+    routes,
+    interceptors: [authInterceptor],
+    readiness: [
+      { name: "postgres", check: async () => void (await sequelize.query("SELECT 1", { type: QueryTypes.SELECT })) },
+      { name: "redis", check: async () => void (await redis.ping()) },
+    ],
+    plainRoutes: ({ router, contextValuesFor }) => [
+      jwksRoute(ring),
+      openApiRoute(openApi),
+      // Last: it answers every unknown /api/ path with a JSON 404.
+      createRestGateway({ router, services: apiServices, contextValuesFor, maxBodyBytes: config.maxRequestBytes, logger }),
+    ],
+  });
+}
