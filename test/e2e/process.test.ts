@@ -5,7 +5,11 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "chai";
-import { signUp } from "../support/clients.js";
+import { Code } from "@connectrpc/connect";
+import { QueryTypes } from "sequelize";
+import { KycService } from "../../gen/identity/v1/kyc_pb.js";
+import { bearer, clientFor, signUp } from "../support/clients.js";
+import { codeOf } from "../support/failures.js";
 import { startTestServer, testServerEnv, type TestServer } from "../support/server.js";
 
 const run = promisify(execFile);
@@ -76,6 +80,31 @@ describe("the service process", function () {
     expect(response).to.match(/^HTTP\/1\.1 200/);
     expect(await exited).to.equal(0);
     socket.destroy();
+  });
+
+  describe("operator commands", () => {
+    let server: TestServer;
+    before(async () => (server = await startTestServer()));
+    after(async () => server?.close());
+
+    it("npm run staff grants and revokes staff, effective on the next call", async () => {
+      const user = await signUp(server.url);
+      const kyc = clientFor(KycService, server.url);
+      expect(await codeOf(kyc.listKycSubmissions({}, bearer(user.accessToken)))).to.equal(Code.PermissionDenied);
+      const granted = await run(tsx, ["src/cli/staff.ts", "grant", user.username.toUpperCase()], { env: { ...process.env, ...server.env } });
+      expect(JSON.parse(granted.stdout)).to.deep.equal({ id: user.userId, username: user.username, is_staff: true });
+      await kyc.listKycSubmissions({}, bearer(user.accessToken));
+      await run(tsx, ["src/cli/staff.ts", "revoke", user.phone], { env: { ...process.env, ...server.env } });
+      expect(await codeOf(kyc.listKycSubmissions({}, bearer(user.accessToken)))).to.equal(Code.PermissionDenied);
+      const [row] = await server.app.stores.sequelize.query<{ actions: string[] }>(
+        "SELECT array_agg(action ORDER BY id) AS actions FROM user_audit_logs WHERE user_id = :id AND action LIKE 'user.staff%'",
+        { replacements: { id: user.userId }, type: QueryTypes.SELECT },
+      );
+      expect(row!.actions).to.deep.equal(["user.staff_granted", "user.staff_revoked"]);
+      const unknown = await run(tsx, ["src/cli/staff.ts", "grant", "nobody_here"], { env: { ...process.env, ...server.env } }).catch((e: { code: number; stderr: string }) => e);
+      expect(unknown).to.include({ code: 1 });
+      expect((unknown as { stderr: string }).stderr).to.match(/^staff: No user "nobody_here"$/m);
+    });
   });
 
   describe("reflection against the full app (buf curl)", () => {
