@@ -22,6 +22,8 @@ export interface ListenerTimeouts {
   sessionIdleMs: number;
 }
 
+const MAX_CONCURRENT_STREAMS = 1000;
+
 export const defaultTimeouts: ListenerTimeouts = { headersMs: 20_000, requestMs: 120_000, keepAliveMs: 65_000, sessionIdleMs: 300_000 };
 
 export interface ListenerOptions {
@@ -77,7 +79,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   // server never listens, so arm it by hand (close() disarms it).
   h1.emit("listening");
 
-  const h2 = http2.createServer({}, (req, res) => opts.handler(req, res));
+  // Streams per connection are capped (Node's default is unlimited): one client cannot hold
+  // the whole instance; gRPC clients queue beyond the limit.
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, (req, res) => opts.handler(req, res));
   h2.setTimeout(timeouts.sessionIdleMs);
   h2.on("session", (session) => {
     sessions.add(session);
