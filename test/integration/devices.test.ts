@@ -5,10 +5,10 @@ import { expect } from "chai";
 import { createHash, randomUUID } from "node:crypto";
 import type { Caller } from "../../src/domain/caller.js";
 import { createDevicesDomain, type DevicesDomain, type RegisterDeviceInput } from "../../src/domain/devices.js";
-import { DomainError, type ErrorKind } from "../../src/domain/errors.js";
 import { createLogger } from "../../src/logger.js";
 import { openStores, type Stores } from "../../src/store/index.js";
 import { REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from "../support/env.js";
+import { fieldsOf, rejection } from "../support/domain-errors.js";
 
 const meta = { ip: "198.51.100.4", userAgent: "devices-test/1.0", requestId: "req-1" };
 
@@ -16,18 +16,6 @@ function userCaller(userId: string): Caller {
   return { principal: { kind: "user", subject: userId, sessionId: randomUUID(), roles: [], jti: randomUUID(), expiresAt: 0 }, meta };
 }
 
-async function rejection(p: Promise<unknown>, kind: ErrorKind): Promise<DomainError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(DomainError);
-    expect((err as DomainError).kind, (err as Error).message).to.equal(kind);
-    return err as DomainError;
-  }
-  throw new Error(`expected ${kind}`);
-}
-
-const fieldsOf = (err: DomainError) => (err.extra.violations ?? []).map((v) => v.field);
 const fingerprint = (token: string) => createHash("sha256").update(token).digest("hex").slice(0, 16);
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5)); // last_used has millisecond precision
 const token = () => `fcm-${randomUUID()}-${"x".repeat(150)}`;

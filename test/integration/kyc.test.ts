@@ -12,19 +12,10 @@ import { createKycDomain, maskDocumentNumber, type KycDomain, type KycPage, type
 import { createLogger } from "../../src/logger.js";
 import { openStores, type Stores } from "../../src/store/index.js";
 import { REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from "../support/env.js";
+import { rejection } from "../support/domain-errors.js";
 
 const IP = "198.51.100.23";
 const USER_AGENT = "kyc-test/2.0";
-
-async function rejection(promise: Promise<unknown>): Promise<DomainError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(DomainError);
-    return err as DomainError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 const FRONT = "https://docs.example.com/front.jpg";
 const BACK = "https://docs.example.com/back.jpg";

@@ -14,6 +14,7 @@ import type { Notifier } from "../../src/notify/types.js";
 import { REDIS_URL, uniqueRedisPrefix } from "../support/env.js";
 import { startFakeSms, type FakeSms } from "../support/fake-sms.js";
 import { startFakeSmtp, type FakeSmtp } from "../support/fake-smtp.js";
+import { rejection } from "../support/domain-errors.js";
 
 const SECRET = "otp-test-secret-otp-test-secret-0123456789";
 const EMAIL = "foo@example.com";
@@ -30,16 +31,6 @@ function capturedLogger(level = "info"): { logger: Logger; lines: Array<Record<s
     },
   });
   return { logger: createLogger(level, {}, stream), lines };
-}
-
-async function rejection(p: Promise<unknown>): Promise<DomainError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(DomainError);
-    return err as DomainError;
-  }
-  throw new Error("expected a DomainError");
 }
 
 async function expectBadCode(p: Promise<unknown>): Promise<void> {

@@ -3,11 +3,12 @@
 import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import type { Caller } from "../../src/domain/caller.js";
-import { DomainError, type ErrorKind } from "../../src/domain/errors.js";
+import { DomainError } from "../../src/domain/errors.js";
 import { createPointsDomain, type AdjustPointsInput, type PointsDomain } from "../../src/domain/points.js";
 import { createLogger } from "../../src/logger.js";
 import { openStores, type Stores } from "../../src/store/index.js";
 import { REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from "../support/env.js";
+import { fieldsOf, rejection } from "../support/domain-errors.js";
 
 const meta = { ip: "203.0.113.7", userAgent: "points-test/1.0", requestId: "req-1" };
 
@@ -18,19 +19,6 @@ function userCaller(userId: string, roles: Array<"staff"> = []): Caller {
 function serviceCaller(name: string): Caller {
   return { principal: { kind: "service", subject: name, roles: ["service"], jti: randomUUID(), expiresAt: 0 }, meta };
 }
-
-async function rejection(p: Promise<unknown>, kind: ErrorKind): Promise<DomainError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(DomainError);
-    expect((err as DomainError).kind, (err as Error).message).to.equal(kind);
-    return err as DomainError;
-  }
-  throw new Error(`expected ${kind}`);
-}
-
-const fieldsOf = (err: DomainError) => (err.extra.violations ?? []).map((v) => v.field);
 
 describe("points (integration)", function () {
   let stores: Stores;

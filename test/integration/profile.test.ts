@@ -5,11 +5,11 @@ import { expect } from "chai";
 import { randomUUID } from "node:crypto";
 import { QueryTypes } from "sequelize";
 import type { Caller } from "../../src/domain/caller.js";
-import { DomainError } from "../../src/domain/errors.js";
 import { createProfileDomain, type ProfileChanges, type ProfileDomain } from "../../src/domain/profiles.js";
 import { createLogger } from "../../src/logger.js";
 import { openStores, type Stores } from "../../src/store/index.js";
 import { REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from "../support/env.js";
+import { rejection } from "../support/domain-errors.js";
 
 const IP = "203.0.113.7";
 const USER_AGENT = "profile-test/1.0";
@@ -21,16 +21,6 @@ function utcDate(years: number, days = 0): string {
   d.setUTCFullYear(d.getUTCFullYear() + years);
   d.setUTCDate(d.getUTCDate() + days);
   return d.toISOString().slice(0, 10);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<DomainError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(DomainError);
-    return err as DomainError;
-  }
-  throw new Error("expected the call to fail");
 }
 
 describe("profiles (domain, PostgreSQL)", () => {
