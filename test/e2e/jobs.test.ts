@@ -5,6 +5,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "chai";
+import { QueryTypes } from "sequelize";
 import { DocumentType, KycService } from "../../gen/identity/v1/kyc_pb.js";
 import { ProfileService } from "../../gen/identity/v1/profile_pb.js";
 import { startWorker, type Worker } from "../../src/jobs/worker.js";
@@ -68,7 +69,20 @@ describe("jobs end to end", function () {
     const user = await signUp(server.url, { fullName: "Webhook Person" });
     await receiver.waitFor(1, 10_000);
     expect(receiver.requests[0]!.status).to.equal(500);
-    // The retry is due after 1 s and runs at the next sync (schedule, or the next wake-up).
+    // The retry is due after 1 s and runs at the next sync (schedule, or the next wake-up):
+    // once the worker has recorded the failure, make it due now and wake a sync.
+    const failed = async () => {
+      const [row] = await server.app.stores.sequelize.query<{ n: number }>("SELECT count(*)::int AS n FROM webhook_deliveries WHERE user_id = :id AND attempts >= 1", {
+        replacements: { id: user.userId },
+        type: QueryTypes.SELECT,
+      });
+      return row!.n > 0;
+    };
+    const until = Date.now() + 10_000;
+    while (!(await failed())) {
+      if (Date.now() > until) throw new Error("the failed attempt was never recorded");
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await server.app.stores.sequelize.query("UPDATE webhook_deliveries SET next_attempt_at = now()");
     await worker.queue.enqueue("sync-user-data-with-external-services");
     await receiver.waitFor(2, 10_000);
