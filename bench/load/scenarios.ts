@@ -1,0 +1,101 @@
+// The operations of the Node-driven rows. Each scenario turns a job into an Operation for
+// drive() and a finish() that runs once the measured window is over (to write sessions out).
+import { readFile, writeFile } from "node:fs/promises";
+import { OtpPurpose, UserAuthService } from "../../gen/identity/v1/auth_pb.js";
+import { ProfileService } from "../../gen/identity/v1/profile_pb.js";
+import type { Operation } from "./drive.js";
+import type { Scenario, SessionTokens, UserCursor } from "./protocol.js";
+import type { RpcClient } from "./rpc-client.js";
+import { BENCH_OTP_CODE, phoneOf } from "../users.js";
+
+export interface ScenarioRun {
+  operation: Operation;
+  /** After the run: persists what the scenario produced. */
+  finish(): Promise<void>;
+  /** Users taken from the cursor so far. */
+  usersUsed(): number;
+}
+
+const auth = UserAuthService.method;
+
+async function readSessions(file: string): Promise<SessionTokens[]> {
+  const sessions = JSON.parse(await readFile(file, "utf8")) as SessionTokens[];
+  if (!sessions.length) throw new Error(`${file}: no sessions`);
+  return sessions;
+}
+
+function signIn(client: RpcClient, users: UserCursor, sessionsOut: string | undefined): ScenarioRun {
+  let taken = 0;
+  const sessions: SessionTokens[] = [];
+  return {
+    async operation() {
+      const identifier = phoneOf(((users.next - 1 + taken++) % users.population) + 1);
+      await client.unary(auth.requestOtp, { identifier, purpose: OtpPurpose.LOGIN });
+      const { verificationToken } = await client.unary(auth.verifyOtp, { identifier, otp: BENCH_OTP_CODE, purpose: OtpPurpose.LOGIN });
+      const r = await client.unary(auth.login, { identifier, verificationToken });
+      if (sessionsOut) sessions.push({ userId: r.userId, accessToken: r.accessToken, refreshToken: r.refreshToken });
+    },
+    finish: async () => {
+      if (sessionsOut) await writeFile(sessionsOut, JSON.stringify(sessions));
+    },
+    usersUsed: () => taken,
+  };
+}
+
+/** A different full name on every call (letters only, as the profile rules want), so each call writes. */
+function fullName(n: number): string {
+  let letters = "";
+  do {
+    letters += String.fromCharCode(97 + (n % 26));
+    n = Math.floor(n / 26);
+  } while (n > 0);
+  return `Bench ${letters}`;
+}
+
+export async function startScenario(scenario: Scenario, client: RpcClient): Promise<ScenarioRun> {
+  const none = { finish: async () => undefined, usersUsed: () => 0 };
+  switch (scenario.kind) {
+    case "fixed": {
+      const request = { wire: scenario.wire, path: scenario.path, body: Buffer.from(scenario.bodyBase64, "base64"), headers: scenario.headers };
+      return { ...none, operation: async () => void (await client.send(request)) };
+    }
+    case "signin":
+      return signIn(client, scenario.users, scenario.sessionsOut);
+    case "getme": {
+      const sessions = await readSessions(scenario.sessionsFile);
+      let n = 0;
+      return { ...none, operation: async () => void (await client.unary(auth.getMe, {}, sessions[n++ % sessions.length]!.accessToken)) };
+    }
+    case "update-profile": {
+      const sessions = await readSessions(scenario.sessionsFile);
+      let n = 0;
+      return {
+        ...none,
+        operation: async () => {
+          const i = n++;
+          await client.unary(ProfileService.method.updateProfile, { fullName: fullName(i) }, sessions[i % sessions.length]!.accessToken);
+        },
+      };
+    }
+    case "refresh": {
+      // A queue of idle sessions: a session is refreshed by one slot at a time, always with
+      // its latest token (a stale one outside the grace window would end the session).
+      const sessions = await readSessions(scenario.sessionsFile);
+      const idle = sessions.map((_, i) => i);
+      return {
+        ...none,
+        async operation() {
+          const i = idle.shift();
+          if (i === undefined) throw new Error("fewer sessions than calls in flight");
+          try {
+            const r = await client.unary(auth.refreshToken, { refreshToken: sessions[i]!.refreshToken });
+            sessions[i] = { ...sessions[i]!, accessToken: r.accessToken, refreshToken: r.refreshToken };
+          } finally {
+            idle.push(i);
+          }
+        },
+        finish: () => writeFile(scenario.sessionsFile, JSON.stringify(sessions)),
+      };
+    }
+  }
+}

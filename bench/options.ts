@@ -1,0 +1,105 @@
+// Command line of `npm run bench`.
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { ROW_IDS, type RowId } from "./rows.js";
+
+export interface BenchOptions {
+  rows: RowId[];
+  smoke: boolean;
+  /** Measured window of each row. */
+  seconds: number;
+  /** Untimed load before each row's window. */
+  warmupSeconds: number;
+  inFlight: number;
+  connections: number;
+  /** Sessions signed in for the session-based rows. */
+  sessions: number;
+  /** Set: seed this many users into the bench database and exit. */
+  seedUsers?: number;
+  /** Users seeded before a run when the database has none. */
+  defaultUsers: number;
+  useH2load: boolean;
+  profile: boolean;
+  /** Extra node flags for the service process (e.g. V8 heap sizes). */
+  serviceNodeFlags: string[];
+  databaseUrl: string;
+  redisUrl: string;
+  redisPrefix: string;
+  outDir: string;
+}
+
+export const USAGE = `npm run bench -- [options]
+
+  --smoke                every row for ~2 s, 200 sessions (the test suite runs this)
+  --rows a,b,…           rows to run (default: all): ${ROW_IDS.join(", ")}
+  --seconds N            measured seconds per row (default 10; smoke 2)
+  --warmup N             warm-up seconds per row (default 2; smoke 0.5)
+  --in-flight N          requests (or flows) in flight, every row (default 64)
+  --connections N        HTTP/2 connections they are spread over (default 8; HTTP/1.1: one per request in flight)
+  --sessions N           sessions signed in for the session rows (default 10000; smoke 200)
+  --seed-users N         empty the bench database, seed N users, and exit
+  --no-h2load            fixed-request rows use the Node client even when h2load is installed
+  --profile              V8 CPU profiles (--cpu-prof) of every server, in the run's folder
+  --node-flags=FLAGS     extra node flags for the service, e.g. --node-flags="--max-semi-space-size=4"
+  --database-url URL     default postgres://postgres@127.0.0.1:5432/identity_bench
+  --redis-url URL        default redis://127.0.0.1:6379/0
+  --redis-prefix P       default bench: (its keys are deleted at the start of a run)
+  --out DIR              default bench/out`;
+
+function positive(name: string, raw: string | undefined, def: number, integer = true): number {
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!(n > 0) || (integer && !Number.isInteger(n))) throw new Error(`--${name}: expected a positive ${integer ? "whole " : ""}number, got "${raw}"`);
+  return n;
+}
+
+export function parseOptions(argv: string[]): BenchOptions | "help" {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      help: { type: "boolean" },
+      smoke: { type: "boolean" },
+      rows: { type: "string" },
+      seconds: { type: "string" },
+      warmup: { type: "string" },
+      "in-flight": { type: "string" },
+      connections: { type: "string" },
+      sessions: { type: "string" },
+      "seed-users": { type: "string" },
+      "no-h2load": { type: "boolean" },
+      profile: { type: "boolean" },
+      "node-flags": { type: "string" },
+      "database-url": { type: "string" },
+      "redis-url": { type: "string" },
+      "redis-prefix": { type: "string" },
+      out: { type: "string" },
+    },
+  });
+  if (values.help) return "help";
+  const smoke = values.smoke ?? false;
+  const rows = values.rows ? values.rows.split(",").map((r) => r.trim()) : [...ROW_IDS];
+  const unknown = rows.filter((r) => !(ROW_IDS as readonly string[]).includes(r));
+  if (unknown.length) throw new Error(`--rows: unknown ${unknown.join(", ")} (rows: ${ROW_IDS.join(", ")})`);
+  const inFlight = positive("in-flight", values["in-flight"], 64);
+  const sessions = positive("sessions", values.sessions, smoke ? 200 : 10_000);
+  if (sessions < inFlight) throw new Error(`--sessions (${sessions}) must be at least --in-flight (${inFlight}): a session is refreshed by one call at a time`);
+  return {
+    rows: ROW_IDS.filter((id) => rows.includes(id)),
+    smoke,
+    seconds: positive("seconds", values.seconds, smoke ? 2 : 10, false),
+    warmupSeconds: values.warmup === "0" ? 0 : positive("warmup", values.warmup, smoke ? 0.5 : 2, false),
+    inFlight,
+    connections: positive("connections", values.connections, 8),
+    sessions,
+    seedUsers: values["seed-users"] === undefined ? undefined : positive("seed-users", values["seed-users"], 0),
+    defaultUsers: smoke ? 1_000 : 10_000,
+    useH2load: !values["no-h2load"],
+    profile: values.profile ?? false,
+    serviceNodeFlags: values["node-flags"]?.split(/\s+/).filter(Boolean) ?? [],
+    databaseUrl: values["database-url"] ?? "postgres://postgres@127.0.0.1:5432/identity_bench",
+    redisUrl: values["redis-url"] ?? "redis://127.0.0.1:6379/0",
+    redisPrefix: values["redis-prefix"] ?? "bench:",
+    outDir: values.out ?? fileURLToPath(new URL("./out/", import.meta.url)),
+  };
+}

@@ -1,0 +1,42 @@
+// The benchmark harness (bench/, `npm run bench`) in its smoke mode, once, as a child process,
+// so that it cannot rot: it must complete and report every row with numbers. No timing is
+// asserted — the figures depend on the machine. Slow (about a minute): it starts the service,
+// both echo servers and a load worker per row, on a database and Redis prefix of this run.
+import { execFile } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { expect } from "chai";
+import { ROW_IDS } from "../../bench/rows.js";
+import type { Report, RowResult } from "../../bench/report.js";
+import { uniqueDatabaseUrl, uniqueRedisPrefix } from "../support/env.js";
+
+const run = promisify(execFile);
+const NUMBERS: Array<keyof RowResult> = ["rate", "ops", "requests", "errors", "seconds", "p50Ms", "p99Ms", "serverCpuSeconds", "serverCpuMsPerOp", "peakRssMb", "ratioToGrpcJs"];
+
+describe("bench --smoke", function () {
+  this.timeout(180_000);
+  this.slow(90_000);
+
+  it("runs every row and writes a JSON report with numbers for each", async () => {
+    const out = await mkdtemp(join(tmpdir(), "bench-smoke-"));
+    try {
+      const args = ["--import", "tsx", "bench/main.ts", "--smoke", "--database-url", uniqueDatabaseUrl("bench"), "--redis-prefix", uniqueRedisPrefix("bench"), "--out", out];
+      const { stdout } = await run(process.execPath, args, { timeout: 170_000, maxBuffer: 16 << 20 });
+      expect(stdout).to.match(/× grpc-js/); // the final table
+
+      const files = (await readdir(out)).filter((f) => f.endsWith(".json"));
+      expect(files).to.have.length(1);
+      const report = JSON.parse(await readFile(join(out, files[0]!), "utf8")) as Report;
+      expect(report.rows.map((r) => r.id)).to.deep.equal([...ROW_IDS]);
+      for (const row of report.rows) {
+        expect(row, row.id).not.to.have.property("failed");
+        for (const field of NUMBERS) expect((row as RowResult)[field], `${row.id}.${field}`).to.be.a("number").and.satisfy(Number.isFinite);
+        expect((row as RowResult).ops, `${row.id}.ops`).to.be.greaterThan(0);
+      }
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+});
