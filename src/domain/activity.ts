@@ -2,7 +2,9 @@
 //
 // The auth path calls touch(userId) without awaiting it. Only the first touch of a user in
 // a window (5 minutes) does anything: `SET activity:seen:{id} NX EX 300` succeeds once per
-// window. That touch adds the user to one Redis sorted set, scored with the time of the
+// window, and each instance remembers the users it touched for a window, so their further
+// calls cost nothing (not even the SET; a user's activity may then be noted up to one
+// window late). That touch adds the user to one Redis sorted set, scored with the time of the
 // call; update-user-last-activity (every minute) drains the set in batches, one
 // `UPDATE … FROM unnest(…)` per batch, with GREATEST() so a late batch never moves
 // last_activity_at backwards.
@@ -14,10 +16,13 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "../logger.js";
 import { defineScript } from "../store/redis.js";
+import { ExpiringMap } from "./expiring-map.js";
 
 /** Sorted set of users with unrecorded activity: member = user id, score = time in ms. */
 export const ACTIVITY_QUEUE_KEY = "activity:pending";
 export const ACTIVITY_WINDOW_SECONDS = 300;
+/** Users remembered as touched, per instance; about 150 bytes each. */
+const TOUCHED_USERS_KEPT = 50_000;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -32,9 +37,11 @@ export interface ActivityTracker {
 
 export function createActivityTracker({ redis, logger, windowSeconds = ACTIVITY_WINDOW_SECONDS }: { redis: Redis; logger: Logger; windowSeconds?: number }): ActivityTracker {
   const log = logger.child({ component: "activity" });
+  const touched = new ExpiringMap<string, true>(TOUCHED_USERS_KEPT);
   return {
     async touch(userId) {
-      if (!UUID.test(userId)) return;
+      if (!UUID.test(userId) || touched.get(userId)) return;
+      touched.set(userId, true, Date.now() + windowSeconds * 1000);
       try {
         // Two commands, not one script: the per-user key and the shared set live in
         // different Redis Cluster slots. If the second fails, this window's activity is lost.

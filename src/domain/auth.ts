@@ -3,8 +3,9 @@
 // caller who has proven they own the identifier (Login → not_found, Register → already_exists).
 import { Op, UniqueConstraintError, type Sequelize } from "sequelize";
 import type { Logger } from "../logger.js";
-import { whereLower, writeAudit, type Models } from "../store/index.js";
+import { whereLower, writeAudit, writeChangeWithAudit, type Models } from "../store/index.js";
 import { audited } from "./audit.js";
+import { createBatchLoader } from "./batch-loader.js";
 import type { Caller, Principal } from "./caller.js";
 import { checkDeviceInfo, type DeviceInfoInput } from "./device-info.js";
 import { alreadyExists, invalid, notFound, permissionDenied, unauthenticated, Violations } from "./errors.js";
@@ -53,6 +54,9 @@ export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth
   const requireToken = (token: string, v: Violations) => {
     if (!token) v.add("verification_token", "required");
   };
+  // GetMe is the call internal backends make on every request they serve: concurrent calls
+  // share one query (the ids come from verified tokens whose session was just checked).
+  const userById = createBatchLoader(async (ids: string[]) => new Map((await models.User.findAll({ where: { id: ids } })).map((u) => [u.id, u])));
 
   return {
     async register(caller, input) {
@@ -125,24 +129,24 @@ export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth
       if (verified.identifier !== id.value) throw unauthenticated("invalid or expired verification token");
 
       const user = await findByIdentifier(models, id);
-      if (!user || !user.isActive) {
-        // The caller proved they own the identifier: they may learn there is no (usable) account.
-        await otp.consumeVerificationToken(input.verificationToken, "LOGIN");
-        if (!user) throw notFound("No account exists for this identifier");
-        throw permissionDenied("This account is deactivated");
-      }
+      // Used up whatever follows (before the transaction: Redis is not part of it anyway, and
+      // the transaction then holds its connection for the writes only). Of two concurrent
+      // Logins with one token, one gets past this.
+      await otp.consumeVerificationToken(input.verificationToken, "LOGIN");
+      // The caller proved they own the identifier: they may learn there is no (usable) account.
+      if (!user) throw notFound("No account exists for this identifier");
+      if (!user.isActive) throw permissionDenied("This account is deactivated");
       return sequelize.transaction(async (t) => {
-        await otp.consumeVerificationToken(input.verificationToken, "LOGIN");
-        const now = new Date();
-        await user.update({ lastLogin: now }, { transaction: t });
         const pair = await sessions.open(t, user, caller, device);
-        await writeAudit(models, audited(caller, { userId: user.id, action: "user.login", entityType: "user", entityId: user.id, sessionId: pair.sessionId, newValues: { via: id.kind } }), t);
+        await writeChangeWithAudit(sequelize, t, "UPDATE users SET last_login = $2, updated_at = $2 WHERE id = $1", [user.id, new Date()], [
+          audited(caller, { userId: user.id, action: "user.login", entityType: "user", entityId: user.id, sessionId: pair.sessionId, newValues: { via: id.kind } }),
+        ]);
         return { userId: user.id, ...pair };
       });
     },
 
     async getMe(caller) {
-      const user = await models.User.findByPk(caller.principal.subject);
+      const user = await userById(caller.principal.subject);
       if (!user?.isActive) throw unauthenticated("Session has ended");
       return toUserView(user);
     },

@@ -1,12 +1,15 @@
 // Sessions and their tokens (DESIGN §4): opening a session, refresh with rotation, the grace
 // window and reuse detection, logout, listing and revoking, and the liveness check the auth
-// interceptor runs on every protected call.
+// interceptor runs on every protected call (exact on every call; the checks of concurrent
+// calls share one query).
 import type { Redis } from "ioredis";
+import { randomUUID } from "node:crypto";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
-import { writeAudit, type Models, type Session } from "../store/index.js";
+import { writeAudit, writeChangeWithAudit, type Models, type Session } from "../store/index.js";
 import { audited } from "./audit.js";
+import { createBatchLoader } from "./batch-loader.js";
 import type { Caller, Principal } from "./caller.js";
 import type { DenyList } from "./deny-list.js";
 import type { DeviceInfoInput } from "./device-info.js";
@@ -63,13 +66,43 @@ const graceKey = (sessionId: string, generation: number) => `refresh-grace:{${se
 
 type RefreshOutcome = { pair: Omit<TokenPair, "sessionId"> } | { reuse: true };
 
+/** What a refresh reads: the session row (locked) and its user's flags. */
+interface RefreshRow {
+  id: string;
+  user_id: string;
+  refresh_seed: string;
+  refresh_generation: number;
+  rotated_at: Date | null;
+  expires_at: Date;
+  revoked_at: Date | null;
+  ip_address: string | null;
+  user_agent: string | null;
+  is_active: boolean;
+  is_staff: boolean;
+}
+
+/** A live session (not ended, not expired) with its user's flags. */
+interface LiveSession {
+  userId: string;
+  isActive: boolean;
+  isStaff: boolean;
+}
+
 export function createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger }: SessionDeps): Sessions {
   const log = logger.child({ component: "sessions" });
   const refreshKey = subkey(secret, "identity/refresh-token/v1");
   const { accessTtlSeconds, refreshTtlSeconds, refreshGraceSeconds } = config.jwt;
   const expiry = () => new Date(Date.now() + refreshTtlSeconds * 1000);
+  const liveSession = createBatchLoader(async (ids: string[]) => {
+    const rows = await sequelize.query<{ id: string; user_id: string; is_active: boolean; is_staff: boolean }>(
+      `SELECT s.id, s.user_id, u.is_active, u.is_staff FROM sessions s JOIN users u ON u.id = s.user_id
+        WHERE s.id IN (:ids) AND s.revoked_at IS NULL AND s.expires_at > now()`,
+      { replacements: { ids }, type: QueryTypes.SELECT },
+    );
+    return new Map(rows.map((r): [string, LiveSession] => [r.id, { userId: r.user_id, isActive: r.is_active, isStaff: r.is_staff }]));
+  });
 
-  function issue(userId: string, isStaff: boolean, session: Session): Omit<TokenPair, "sessionId"> {
+  function issue(userId: string, isStaff: boolean, session: Pick<Session, "id" | "refreshGeneration" | "refreshSeed">): Omit<TokenPair, "sessionId"> {
     const access = issuer.issueAccess({ sub: userId, sid: session.id, roles: isStaff ? ["staff"] : [], kind: "user" });
     return {
       accessToken: access.token,
@@ -84,24 +117,17 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
 
   return {
     async open(t, user, caller, device) {
-      const now = new Date();
-      const session = await models.Session.create(
-        {
-          userId: user.id,
-          refreshSeed: newSeed(),
-          deviceId: device.deviceId ?? null,
-          deviceType: device.deviceType ?? null,
-          deviceName: device.deviceName ?? null,
-          appVersion: device.appVersion ?? null,
-          osVersion: device.osVersion ?? null,
-          ipAddress: caller.meta.ip || null,
-          userAgent: caller.meta.userAgent || null,
-          lastUsedAt: now,
-          expiresAt: expiry(),
-        },
-        { transaction: t },
+      // The id is chosen here so that the session and its audit row go in one statement.
+      const session = { id: randomUUID(), refreshGeneration: 0, refreshSeed: newSeed() };
+      const { deviceId = null, deviceType = null, deviceName = null, appVersion = null, osVersion = null } = device;
+      await writeChangeWithAudit(
+        sequelize,
+        t,
+        `INSERT INTO sessions (id, user_id, refresh_seed, refresh_generation, device_id, device_type, device_name, app_version, os_version, ip_address, user_agent, last_used_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        [session.id, user.id, session.refreshSeed, session.refreshGeneration, deviceId, deviceType, deviceName, appVersion, osVersion, caller.meta.ip || null, caller.meta.userAgent || null, new Date(), expiry()],
+        [audited(caller, { userId: user.id, action: "session.created", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { device_id: deviceId, device_type: deviceType } })],
       );
-      await writeAudit(models, audited(caller, { userId: user.id, action: "session.created", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { device_id: device.deviceId ?? null, device_type: device.deviceType ?? null } }), t);
       return { sessionId: session.id, ...issue(user.id, user.isStaff, session) };
     },
 
@@ -113,29 +139,37 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
       }
       const outcome = await sequelize.transaction(async (t): Promise<RefreshOutcome> => {
         // The row lock serialises concurrent refreshes of one session: the second waits, then
-        // sees the rotation of the first and is answered from the grace cache.
-        const session = await models.Session.findByPk(parsed.sessionId, { transaction: t, lock: t.LOCK.UPDATE });
-        if (!session || !isGenuine(refreshKey, parsed, session.refreshSeed)) throw badRefresh();
-        if (session.revokedAt || session.expiresAt.getTime() <= Date.now()) throw badRefresh();
-        const user = await models.User.findByPk(session.userId, { transaction: t, attributes: ["id", "isActive", "isStaff"] });
-        if (!user?.isActive) throw badRefresh();
+        // sees the rotation of the first and is answered from the grace cache. The user's row
+        // comes along, unlocked; each write below goes in one statement with its audit row.
+        const [session] = await sequelize.query<RefreshRow>(
+          `SELECT s.id, s.user_id, s.refresh_seed, s.refresh_generation, s.rotated_at, s.expires_at, s.revoked_at, s.ip_address, s.user_agent, u.is_active, u.is_staff
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 FOR UPDATE OF s`,
+          { bind: [parsed.sessionId], type: QueryTypes.SELECT, transaction: t },
+        );
+        if (!session || !isGenuine(refreshKey, parsed, session.refresh_seed)) throw badRefresh();
+        if (session.revoked_at || session.expires_at.getTime() <= Date.now() || !session.is_active) throw badRefresh();
+        const current = session.refresh_generation;
 
-        if (parsed.generation === session.refreshGeneration) {
-          const now = new Date();
-          await session.update(
-            { refreshGeneration: session.refreshGeneration + 1, rotatedAt: now, lastUsedAt: now, expiresAt: expiry(), ipAddress: caller.meta.ip || session.ipAddress, userAgent: caller.meta.userAgent || session.userAgent },
-            { transaction: t },
-          );
-          const pair = issue(user.id, user.isStaff, session);
-          // Cached before the commit: a concurrent retry blocked on the row lock finds it.
-          if (refreshGraceSeconds > 0) await redis.set(graceKey(session.id, parsed.generation), sealForGrace(refreshToken, pair), "EX", refreshGraceSeconds);
-          await writeAudit(models, audited(caller, { userId: user.id, action: "session.refreshed", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { generation: session.refreshGeneration } }), t);
+        if (parsed.generation === current) {
+          const generation = current + 1;
+          const pair = issue(session.user_id, session.is_staff, { id: session.id, refreshGeneration: generation, refreshSeed: session.refresh_seed });
+          // The grace cache is written before the commit (a concurrent retry blocked on the row
+          // lock finds it), alongside the update.
+          await Promise.all([
+            refreshGraceSeconds > 0 && redis.set(graceKey(session.id, parsed.generation), sealForGrace(refreshToken, pair), "EX", refreshGraceSeconds),
+            writeChangeWithAudit(
+              sequelize,
+              t,
+              "UPDATE sessions SET refresh_generation = $2, rotated_at = $3, last_used_at = $3, expires_at = $4, ip_address = $5, user_agent = $6 WHERE id = $1",
+              [session.id, generation, new Date(), expiry(), caller.meta.ip || session.ip_address, caller.meta.userAgent || session.user_agent],
+              [audited(caller, { userId: session.user_id, action: "session.refreshed", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { generation } })],
+            ),
+          ]);
           return { pair };
         }
-        if (parsed.generation > session.refreshGeneration) throw badRefresh();
+        if (parsed.generation > current) throw badRefresh();
 
-        const withinGrace =
-          parsed.generation === session.refreshGeneration - 1 && session.rotatedAt !== null && Date.now() - session.rotatedAt.getTime() <= refreshGraceSeconds * 1000;
+        const withinGrace = parsed.generation === current - 1 && session.rotated_at !== null && Date.now() - session.rotated_at.getTime() <= refreshGraceSeconds * 1000;
         if (withinGrace) {
           const sealed = await redis.get(graceKey(session.id, parsed.generation));
           const pair = sealed ? openFromGrace<Omit<TokenPair, "sessionId">>(refreshToken, sealed) : undefined;
@@ -143,8 +177,13 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
         }
         // A genuine token of an earlier generation, outside the grace window: someone else
         // holds a copy. End the session so neither copy works any longer.
-        await endSession(t, session, "refresh_token_reuse");
-        await writeAudit(models, audited(caller, { userId: user.id, action: "session.reuse_detected", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { presented_generation: parsed.generation, current_generation: session.refreshGeneration } }), t);
+        await writeChangeWithAudit(
+          sequelize,
+          t,
+          "UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_token_reuse' WHERE id = $1",
+          [session.id, new Date()],
+          [audited(caller, { userId: session.user_id, action: "session.reuse_detected", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { presented_generation: parsed.generation, current_generation: current } })],
+        );
         return { reuse: true };
       });
       if ("reuse" in outcome) {
@@ -205,15 +244,12 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
 
     async checkPrincipal(principal) {
       if (principal.kind === "service") return { staff: false };
-      if (!principal.sessionId) throw unauthenticated();
-      const rows = await sequelize.query<{ is_active: boolean; is_staff: boolean }>(
-        `SELECT u.is_active, u.is_staff FROM sessions s JOIN users u ON u.id = s.user_id
-          WHERE s.id = :sid AND s.user_id = :sub AND s.revoked_at IS NULL AND s.expires_at > now()`,
-        { replacements: { sid: principal.sessionId, sub: principal.subject }, type: QueryTypes.SELECT },
-      );
-      const row = rows[0];
-      if (!row?.is_active) throw unauthenticated("Session has ended");
-      return { staff: row.is_staff };
+      // Session ids are UUIDs: anything else matches no session, and must not reach the shared
+      // query (PostgreSQL would refuse it, failing every check of the batch).
+      if (!principal.sessionId || !UUID.test(principal.sessionId)) throw unauthenticated();
+      const session = await liveSession(principal.sessionId);
+      if (session?.userId !== principal.subject || !session.isActive) throw unauthenticated("Session has ended");
+      return { staff: session.isStaff };
     },
   };
 }

@@ -12,11 +12,17 @@
 // other keys (jku, jwk, x5u, x5c) or demand extensions (crit) are refused. exp (required),
 // nbf, iss, aud and typ are checked with a small clock tolerance. Every refusal is the
 // same unauthenticated error; the reason goes to the log only.
+//
+// A token that verified is remembered (bounded, until its exp): every call of a session
+// presents the same token, and the answer cannot change while the process runs (its key
+// ring is fixed), so later calls skip the signature check (an ECDSA or RSA verification,
+// tens of microseconds). Revocation is not this module's concern (deny-list.ts, sessions.ts).
 import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { Config } from "../config.js";
 import type { Principal, PrincipalRole } from "./caller.js";
 import { DomainError } from "./errors.js";
+import { ExpiringMap } from "./expiring-map.js";
 import type { KeyRing } from "./keys.js";
 
 const ACCESS_TOKEN_TYPE = "access";
@@ -29,6 +35,8 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 /** Far above any token we issue; bounds the work spent on garbage. */
 const MAX_TOKEN_LENGTH = 4096;
 const FORBIDDEN_HEADERS = ["jku", "jwk", "x5u", "x5c", "crit"];
+/** Verified tokens remembered; about 1 kB each. */
+const VERIFIED_TOKENS_KEPT = 20_000;
 
 export interface AccessTokenRequest {
   /** User id, or "service:<name>" for kind "service". */
@@ -126,6 +134,7 @@ function principalOf(claims: unknown): Principal {
 
 export function createTokenIssuer(ring: KeyRing, config: Pick<Config, "jwt">): TokenIssuer {
   const { issuer, audience, accessTtlSeconds } = config.jwt;
+  const verified = new ExpiringMap<string, Principal>(VERIFIED_TOKENS_KEPT);
 
   return {
     issueAccess(request) {
@@ -152,6 +161,8 @@ export function createTokenIssuer(ring: KeyRing, config: Pick<Config, "jwt">): T
 
     verifyAccess(token) {
       if (token.length > MAX_TOKEN_LENGTH) refuse("token too long");
+      const known = verified.get(token);
+      if (known) return known;
       const header = decodeHeader(token);
       const carried = FORBIDDEN_HEADERS.find((h) => Object.hasOwn(header, h));
       if (carried) refuse(`header carries ${carried}`);
@@ -164,7 +175,12 @@ export function createTokenIssuer(ring: KeyRing, config: Pick<Config, "jwt">): T
       } catch (e) {
         refuse((e as Error).message);
       }
-      return principalOf(claims);
+      // Shared by every call that presents this token: frozen, so no caller can alter it for the others.
+      const principal = principalOf(claims);
+      Object.freeze(principal.roles);
+      // Valid as long as jwt.verify would accept the exp (nbf, if any, has passed for good).
+      verified.set(token, Object.freeze(principal), (principal.expiresAt + CLOCK_TOLERANCE_SECONDS) * 1000);
+      return principal;
     },
   };
 }

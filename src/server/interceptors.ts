@@ -15,8 +15,9 @@ import type { Metrics } from "./metrics.js";
 // ---------------------------------------------------------------------------------------
 // Request meta
 
-/** The CIDRs (IPv4 and IPv6) whose X-Forwarded-For is believed. */
-export function trustedProxies(cidrs: string[]): BlockList {
+/** The CIDRs (IPv4 and IPv6) whose X-Forwarded-For is believed; undefined when there are none. */
+export function trustedProxies(cidrs: string[]): BlockList | undefined {
+  if (!cidrs.length) return undefined;
   const list = new BlockList();
   for (const entry of cidrs) {
     const [addr = "", bits] = entry.split("/");
@@ -187,9 +188,11 @@ export function callObserver(logger: Logger, metrics: Metrics): { requestGate: (
     const service = ctx.service.typeName;
     const method = ctx.method.name;
     metrics.observeRpc(service, method, code, seconds);
+    const serverFault = error !== undefined && [Code.Internal, Code.Unknown, Code.DataLoss].includes(error.code);
+    // Built only when it is written (LOG_LEVEL=warn and above keep only failures).
+    if (!serverFault && !logger.isLevelEnabled("info")) return;
     const meta = ctx.values.get(requestMetaKey);
     const line = { requestId: meta.requestId, ip: meta.ip, procedure: `/${service}/${method}`, protocol: ctx.protocolName, code, durationMs: Math.round(seconds * 1e4) / 10 };
-    const serverFault = error !== undefined && [Code.Internal, Code.Unknown, Code.DataLoss].includes(error.code);
     if (serverFault) logger.error({ ...line, err: error.cause ?? error }, "rpc failed");
     else logger.info(line, "rpc");
   };

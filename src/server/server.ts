@@ -2,12 +2,14 @@
 // router (API services, health, reflection), the interceptors, CORS and the plain routes.
 import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
+import type { Http2ServerResponse } from "node:http2";
 import { isIP } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import { createCors } from "./cors.js";
+import { createGrpcUnaryPath } from "./grpc-unary.js";
 import { createReadiness, healthRoutes, registerHealth, type ReadinessCheck } from "./health.js";
 import { sendError, type NodeRequest, type NodeResponse, type PlainRoute, type PlainRouteContext } from "./http.js";
 import { callObserver, contextValuesFor, errorInterceptor, requestMetaOf, toConnectError, trustedProxies } from "./interceptors.js";
@@ -50,15 +52,20 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   // Every call in flight links its own signal to this one: no listener limit (Node warns past 10).
   setMaxListeners(0, shutdown.signal);
 
+  const interceptors = [observer.interceptor, errorInterceptor, ...(deps.interceptors ?? [])];
+  // Unary gRPC calls of the API services bypass connect-node's protocol handler (same
+  // context, gate, interceptors and error mapping; see grpc-unary.ts).
+  const grpcUnary = createGrpcUnaryPath({ interceptors, requestGate: observer.requestGate, contextValues: contextValuesFor, readMaxBytes: config.maxRequestBytes, shutdownSignal: shutdown.signal });
+
   let router: ConnectRouter | undefined;
   const rpcHandler = connectNodeAdapter({
     routes(r) {
       router = r;
-      deps.routes(r);
+      deps.routes(grpcUnary.recording(r));
       registerHealth(r, readiness, () => [...new Set(r.handlers.map((h) => h.service.typeName))]);
       registerReflection(r);
     },
-    interceptors: [observer.interceptor, errorInterceptor, ...(deps.interceptors ?? [])],
+    interceptors,
     requestGate: observer.requestGate,
     readMaxBytes: config.maxRequestBytes,
     // Unknown fields are ignored (the default), so clients may be newer than the server;
@@ -112,6 +119,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
         metrics.countHttp("preflight", "OPTIONS", res.statusCode);
         return;
       }
+      if ("stream" in req && grpcUnary.serve(req, res as Http2ServerResponse)) return;
       rpcHandler(req, res);
     },
   });

@@ -16,7 +16,10 @@ import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 
 /**
- * A standalone client with the key prefix. Commands issued while the connection is down wait
+ * A standalone client with the key prefix. Commands issued in the same tick of the event loop
+ * go out in one write (auto-pipelining): every authenticated call asks Redis, and on a busy
+ * instance one socket write (a system call, which wakes Redis up) for many calls costs far
+ * less than one each. Commands issued while the connection is down wait
  * through five reconnection attempts (about 3 s when the server refuses connections, up to
  * five connect timeouts when it does not answer) and then fail, instead of hanging RPCs.
  * Connection errors are logged — the first of an outage at warn, the rest at debug — never
@@ -27,6 +30,7 @@ export function openRedis(config: Pick<Config, "redisUrl" | "redisKeyPrefix">, l
   const redis = new Redis(config.redisUrl, {
     keyPrefix: config.redisKeyPrefix,
     connectionName: "identity-service",
+    enableAutoPipelining: true,
     connectTimeout: 5_000,
     maxRetriesPerRequest: 5,
     // Exponential backoff from 100 ms, capped at 3 s, with jitter so that a fleet of
