@@ -6,7 +6,7 @@ import type { WorkerJob } from "./load/protocol.js";
 import { createRpcClient, type RawRequest } from "./load/rpc-client.js";
 import { runH2load } from "./h2load.js";
 import { runWorker } from "./node-load.js";
-import { cpuSeconds, peakRssMb, resetPeakRss, rssMb } from "./proc.js";
+import { cpuSeconds, peakRssMb, resetPeakRss, rssMb, storesCpuSeconds } from "./proc.js";
 import type { RowResult } from "./report.js";
 import type { RowDef, RowLoad } from "./rows.js";
 import type { Target } from "./targets.js";
@@ -25,12 +25,16 @@ export interface MeasureSettings {
 
 interface Sample {
   cpu: number;
+  stores: number;
   ok: number;
 }
 
 async function sample(target: Target, procedure: string | undefined): Promise<Sample> {
-  return { cpu: cpuSeconds(target.pid), ok: procedure ? await target.okCalls(procedure) : 0 };
+  const ok = procedure ? await target.okCalls(procedure) : 0;
+  return { cpu: cpuSeconds(target.pid), stores: storesCpuSeconds(), ok };
 }
+
+const spent = (before: Sample, after: Sample) => ({ cpu: after.cpu - before.cpu, stores: after.stores - before.stores });
 
 /** One call before the load: a wrong token or route fails the row at once, with the reason. */
 async function probe(url: string, request: RawRequest): Promise<void> {
@@ -57,8 +61,15 @@ function ticker(row: RowDef, target: Target, s: MeasureSettings, progress: () =>
   return () => clearInterval(timer);
 }
 
-function result(row: RowDef, loadGenerator: RowResult["loadGenerator"], figures: { ops: number; requests: number; errors: number; errorSamples: string[]; seconds: number; p50Ms: number; p99Ms: number }, cpu: number, peak: number): RowResult {
+function result(
+  row: RowDef,
+  loadGenerator: RowResult["loadGenerator"],
+  figures: { ops: number; requests: number; errors: number; errorSamples: string[]; seconds: number; p50Ms: number; p99Ms: number },
+  cpu: { cpu: number; stores: number },
+  peak: number,
+): RowResult {
   const good = figures.ops - figures.errors;
+  const perOp = (seconds: number) => (good > 0 ? (seconds * 1000) / good : NaN);
   return {
     id: row.id,
     title: row.title,
@@ -66,8 +77,9 @@ function result(row: RowDef, loadGenerator: RowResult["loadGenerator"], figures:
     loadGenerator,
     rate: good / figures.seconds,
     ...figures,
-    serverCpuSeconds: cpu,
-    serverCpuMsPerOp: good > 0 ? (cpu * 1000) / good : NaN,
+    serverCpuSeconds: cpu.cpu,
+    serverCpuMsPerOp: perOp(cpu.cpu),
+    storesCpuMsPerOp: perOp(cpu.stores),
     peakRssMb: peak,
     ratioToGrpcJs: null,
   };
@@ -85,7 +97,7 @@ async function withH2load(row: RowDef, load: Extract<RowLoad, { kind: "fixed" }>
   const grpcErrors = load.request.wire === "grpc" ? Math.max(0, r.succeeded - (after.ok - before.ok)) : 0;
   const errors = r.failed + grpcErrors;
   const errorSamples = errors ? [`${r.failed} failed at the HTTP level, ${grpcErrors} gRPC errors`] : [];
-  return result(row, "h2load", { ops: r.done, requests: r.done, errors, errorSamples, seconds: r.seconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms }, after.cpu - before.cpu, peakRssMb(target.pid));
+  return result(row, "h2load", { ops: r.done, requests: r.done, errors, errorSamples, seconds: r.seconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms }, spent(before, after), peakRssMb(target.pid));
 }
 
 async function withWorker(row: RowDef, load: RowLoad, target: Target, s: MeasureSettings): Promise<{ row: RowResult; usersUsed: number }> {
@@ -103,7 +115,7 @@ async function withWorker(row: RowDef, load: RowLoad, target: Target, s: Measure
     onProgress: (ops) => (done = ops),
   }).finally(() => stop());
   const after = await sample(target, undefined);
-  return { row: result(row, "node", { ops: r.ops, requests: r.requests, errors: r.errors, errorSamples: r.errorSamples, seconds: r.elapsedSeconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms }, after.cpu - before!.cpu, peakRssMb(target.pid)), usersUsed: r.usersUsed };
+  return { row: result(row, "node", { ops: r.ops, requests: r.requests, errors: r.errors, errorSamples: r.errorSamples, seconds: r.elapsedSeconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms }, spent(before!, after), peakRssMb(target.pid)), usersUsed: r.usersUsed };
 }
 
 export async function measureRow(row: RowDef, load: RowLoad, target: Target, s: MeasureSettings): Promise<{ row: RowResult; usersUsed: number }> {

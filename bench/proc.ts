@@ -1,17 +1,44 @@
 // What a server process costs, read from /proc (Linux): CPU seconds (utime + stime of all its
 // threads, GC and libuv pool included) and resident memory. The peak (VmHWM) can be reset
 // between rows by writing 5 to /proc/<pid>/clear_refs, so each row reports its own peak.
+// Also the CPU of the stores (every PostgreSQL and Redis process of the machine): on one
+// machine they share the cores with the service, and their share is part of a request's cost.
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 
 const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
-export function cpuSeconds(pid: number): number {
+const STORE_COMMANDS = new Set(["postgres", "redis-server"]);
+
+/** Command name and CPU seconds of a process (undefined once it is gone). */
+function stat(pid: number | string): { command: string; cpu: number } | undefined {
+  let line: string;
+  try {
+    line = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
   // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const fields = line.slice(line.lastIndexOf(")") + 2).split(" ");
   // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  return { command: line.slice(line.indexOf("(") + 1, line.lastIndexOf(")")), cpu: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS };
+}
+
+export function cpuSeconds(pid: number): number {
+  const s = stat(pid);
+  if (!s) throw new Error(`process ${pid} is gone`);
+  return s.cpu;
+}
+
+/** CPU seconds of every PostgreSQL and Redis process now running (backends come and go: compare over short windows only). */
+export function storesCpuSeconds(): number {
+  let total = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const s = stat(pid);
+    if (s && STORE_COMMANDS.has(s.command)) total += s.cpu;
+  }
+  return total;
 }
 
 function statusKb(pid: number, field: "VmHWM" | "VmRSS"): number {

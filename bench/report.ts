@@ -36,6 +36,8 @@ export interface RowResult {
   serverCpuSeconds: number;
   /** Server CPU per successful operation: the per-request cost. */
   serverCpuMsPerOp: number;
+  /** PostgreSQL and Redis CPU per successful operation (all their processes on the machine). */
+  storesCpuMsPerOp: number;
   /** Peak RSS of the server during the row (since its start where the peak cannot be reset). */
   peakRssMb: number;
   /** rate ÷ the grpc-js echo ceiling's rate (null when that row did not run). */
@@ -62,15 +64,28 @@ const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(dig
 const grouped = (n: number) => Math.round(n).toLocaleString("en-US");
 
 export function formatRow(r: RowResult): string {
-  return `${grouped(r.rate)} ${r.unit}, p50 ${fixed(r.p50Ms, 2)} ms, p99 ${fixed(r.p99Ms, 2)} ms, ${r.errors} errors, server ${fixed(r.serverCpuSeconds, 1)} CPU s (${fixed(r.serverCpuMsPerOp, 3)} ms/op), peak RSS ${fixed(r.peakRssMb, 0)} MB`;
+  return `${grouped(r.rate)} ${r.unit}, p50 ${fixed(r.p50Ms, 2)} ms, p99 ${fixed(r.p99Ms, 2)} ms, ${r.errors} errors, server ${fixed(r.serverCpuSeconds, 1)} CPU s (${fixed(r.serverCpuMsPerOp, 3)} ms/op; stores ${fixed(r.storesCpuMsPerOp, 3)} ms/op), peak RSS ${fixed(r.peakRssMb, 0)} MB`;
 }
 
 export function formatTable(rows: Report["rows"]): string {
-  const header = ["row", "load", "rate", "unit", "p50 ms", "p99 ms", "errors", "CPU s", "CPU ms/op", "peak RSS MB", "× grpc-js"];
+  const header = ["row", "load", "rate", "unit", "p50 ms", "p99 ms", "errors", "CPU s", "CPU ms/op", "stores ms/op", "peak RSS MB", "× grpc-js"];
   const lines = rows.map((r) =>
     "failed" in r
-      ? [r.id, "—", "failed", "", "", "", "", "", "", "", ""]
-      : [r.id, r.loadGenerator, grouped(r.rate), r.unit, fixed(r.p50Ms, 2), fixed(r.p99Ms, 2), String(r.errors), fixed(r.serverCpuSeconds, 1), fixed(r.serverCpuMsPerOp, 3), fixed(r.peakRssMb, 0), r.ratioToGrpcJs === null ? "—" : fixed(r.ratioToGrpcJs, 2)],
+      ? [r.id, "—", "failed", "", "", "", "", "", "", "", "", ""]
+      : [
+          r.id,
+          r.loadGenerator,
+          grouped(r.rate),
+          r.unit,
+          fixed(r.p50Ms, 2),
+          fixed(r.p99Ms, 2),
+          String(r.errors),
+          fixed(r.serverCpuSeconds, 1),
+          fixed(r.serverCpuMsPerOp, 3),
+          fixed(r.storesCpuMsPerOp, 3),
+          fixed(r.peakRssMb, 0),
+          r.ratioToGrpcJs === null ? "—" : fixed(r.ratioToGrpcJs, 2),
+        ],
   );
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const format = (cells: string[]) => cells.map((c, i) => (i < 2 || i === 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
