@@ -6,7 +6,7 @@ import type { WorkerJob } from "./load/protocol.js";
 import { createRpcClient, type RawRequest } from "./load/rpc-client.js";
 import { runH2load } from "./h2load.js";
 import { runWorker } from "./node-load.js";
-import { cpuSeconds, peakRssMb, resetPeakRss, rssMb, storesCpuSeconds } from "./proc.js";
+import { cpuSeconds, peakRssMb, resetPeakRss, rssMb, storesCpu, storesCpuSpent } from "./proc.js";
 import type { RowResult } from "./report.js";
 import type { RowDef, RowLoad } from "./rows.js";
 import type { Target } from "./targets.js";
@@ -25,16 +25,16 @@ export interface MeasureSettings {
 
 interface Sample {
   cpu: number;
-  stores: number;
+  stores: Map<string, number>;
   ok: number;
 }
 
 async function sample(target: Target, procedure: string | undefined): Promise<Sample> {
   const ok = procedure ? await target.okCalls(procedure) : 0;
-  return { cpu: cpuSeconds(target.pid), stores: storesCpuSeconds(), ok };
+  return { cpu: cpuSeconds(target.pid), stores: storesCpu(), ok };
 }
 
-const spent = (before: Sample, after: Sample) => ({ cpu: after.cpu - before.cpu, stores: after.stores - before.stores });
+const spent = (before: Sample, after: Sample) => ({ cpu: after.cpu - before.cpu, stores: storesCpuSpent(before.stores, after.stores) });
 
 /** One call before the load: a wrong token or route fails the row at once, with the reason. */
 async function probe(url: string, request: RawRequest): Promise<void> {

@@ -30,14 +30,25 @@ export function cpuSeconds(pid: number): number {
   return s.cpu;
 }
 
-/** CPU seconds of every PostgreSQL and Redis process now running (backends come and go: compare over short windows only). */
-export function storesCpuSeconds(): number {
-  let total = 0;
+/** CPU seconds so far of every PostgreSQL and Redis process, by pid. */
+export function storesCpu(): Map<string, number> {
+  const byPid = new Map<string, number>();
   for (const pid of readdirSync("/proc")) {
     if (!/^\d+$/.test(pid)) continue;
     const s = stat(pid);
-    if (s && STORE_COMMANDS.has(s.command)) total += s.cpu;
+    if (s && STORE_COMMANDS.has(s.command)) byPid.set(pid, s.cpu);
   }
+  return byPid;
+}
+
+/**
+ * The stores' CPU seconds between two samples. Backends come and go with pooled connections:
+ * one that started in between counts whole, one that ended in between is missed (its share
+ * of the window is unknown), so keep the windows short.
+ */
+export function storesCpuSpent(before: Map<string, number>, after: Map<string, number>): number {
+  let total = 0;
+  for (const [pid, cpu] of after) total += cpu - (before.get(pid) ?? 0);
   return total;
 }
 
