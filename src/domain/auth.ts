@@ -3,7 +3,7 @@
 // caller who has proven they own the identifier (Login → not_found, Register → already_exists).
 import { Op, UniqueConstraintError, type Sequelize } from "sequelize";
 import type { Logger } from "../logger.js";
-import { whereLower, writeAudit, writeChangeWithAudit, type Models } from "../store/index.js";
+import { whereLower, writeAudit, type Models } from "../store/index.js";
 import { audited } from "./audit.js";
 import { createBatchLoader } from "./batch-loader.js";
 import type { Caller, Principal } from "./caller.js";
@@ -129,20 +129,21 @@ export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth
       if (verified.identifier !== id.value) throw unauthenticated("invalid or expired verification token");
 
       const user = await findByIdentifier(models, id);
-      // Used up whatever follows (before the transaction: Redis is not part of it anyway, and
-      // the transaction then holds its connection for the writes only). Of two concurrent
-      // Logins with one token, one gets past this.
+      // Used up whatever follows (Redis is not part of the statement below anyway). Of two
+      // concurrent Logins with one token, one gets past this.
       await otp.consumeVerificationToken(input.verificationToken, "LOGIN");
       // The caller proved they own the identifier: they may learn there is no (usable) account.
       if (!user) throw notFound("No account exists for this identifier");
       if (!user.isActive) throw permissionDenied("This account is deactivated");
-      return sequelize.transaction(async (t) => {
-        const pair = await sessions.open(t, user, caller, device);
-        await writeChangeWithAudit(sequelize, t, "UPDATE users SET last_login = $2, updated_at = $2 WHERE id = $1", [user.id, new Date()], [
-          audited(caller, { userId: user.id, action: "user.login", entityType: "user", entityId: user.id, sessionId: pair.sessionId, newValues: { via: id.kind } }),
-        ]);
-        return { userId: user.id, ...pair };
-      });
+      // The session, the user's last_login and both audit rows: one statement, no transaction round trips.
+      const pair = await sessions.open(undefined, user, caller, device, (sessionId) => [
+        {
+          sql: "UPDATE users SET last_login = $2, updated_at = $2 WHERE id = $1",
+          bind: [user.id, new Date()],
+          audit: [audited(caller, { userId: user.id, action: "user.login", entityType: "user", entityId: user.id, sessionId, newValues: { via: id.kind } })],
+        },
+      ]);
+      return { userId: user.id, ...pair };
     },
 
     async getMe(caller) {

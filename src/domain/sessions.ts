@@ -7,14 +7,14 @@ import { randomUUID } from "node:crypto";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
-import { writeAudit, writeChangeWithAudit, type Models, type Session } from "../store/index.js";
+import { writeAudit, writeChangesWithAudit, writeChangeWithAudit, type AuditedChange, type Models, type Session } from "../store/index.js";
 import { audited } from "./audit.js";
 import { createBatchLoader } from "./batch-loader.js";
 import type { Caller, Principal } from "./caller.js";
 import type { DenyList } from "./deny-list.js";
 import type { DeviceInfoInput } from "./device-info.js";
 import { invalid, notFound, unauthenticated } from "./errors.js";
-import { formatRefreshToken, isGenuine, newSeed, openFromGrace, parseRefreshToken, sealForGrace } from "./refresh-tokens.js";
+import { formatRefreshToken, isGenuine, newSeed, openFromGrace, parseRefreshToken, sealForGrace, type ParsedRefreshToken } from "./refresh-tokens.js";
 import { subkey } from "./server-secret.js";
 import type { TokenIssuer } from "./tokens.js";
 
@@ -49,8 +49,11 @@ export interface SessionDeps {
 }
 
 export interface Sessions {
-  /** Opens a session for a user inside the caller's transaction (Register, Login). */
-  open(t: Transaction, user: { id: string; isStaff: boolean }, caller: Caller, device: DeviceInfoInput): Promise<TokenPair>;
+  /**
+   * Opens a session for a user (Register, Login), inside the caller's transaction if any; the
+   * `alongside` changes go in the same statement (they and the session are written together).
+   */
+  open(t: Transaction | undefined, user: { id: string; isStaff: boolean }, caller: Caller, device: DeviceInfoInput, alongside?: (sessionId: string) => AuditedChange[]): Promise<TokenPair>;
   refresh(caller: Caller, refreshToken: string): Promise<Omit<TokenPair, "sessionId">>;
   /** Ends the caller's session (and the one of refreshToken when it is the caller's too). */
   logout(caller: Caller & { principal: Principal }, refreshToken?: string): Promise<void>;
@@ -64,9 +67,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const badRefresh = () => unauthenticated("Invalid or expired refresh token");
 const graceKey = (sessionId: string, generation: number) => `refresh-grace:{${sessionId}}:${generation}`;
 
-type RefreshOutcome = { pair: Omit<TokenPair, "sessionId"> } | { reuse: true };
+type RefreshedPair = Omit<TokenPair, "sessionId">;
 
-/** What a refresh reads: the session row (locked) and its user's flags. */
+/** What a refresh reads: the session row and its user's flags. */
 interface RefreshRow {
   id: string;
   user_id: string;
@@ -111,23 +114,70 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
     };
   }
 
+  /** The session of a presented refresh token with its user's flags, when the token is genuine and the session usable. */
+  async function readForRefresh(parsed: ParsedRefreshToken): Promise<RefreshRow> {
+    const [session] = await sequelize.query<RefreshRow>(
+      `SELECT s.id, s.user_id, s.refresh_seed, s.refresh_generation, s.rotated_at, s.expires_at, s.revoked_at, s.ip_address, s.user_agent, u.is_active, u.is_staff
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1`,
+      { bind: [parsed.sessionId], type: QueryTypes.SELECT },
+    );
+    if (!session || !isGenuine(refreshKey, parsed, session.refresh_seed)) throw badRefresh();
+    if (session.revoked_at || session.expires_at.getTime() <= Date.now() || !session.is_active) throw badRefresh();
+    return session;
+  }
+
+  /** The pair cached for a rotated token during the grace window (readable only with that token). */
+  async function cachedPair(sessionId: string, generation: number, presented: string): Promise<RefreshedPair | undefined> {
+    const sealed = await redis.get(graceKey(sessionId, generation));
+    return sealed ? openFromGrace<RefreshedPair>(presented, sealed) : undefined;
+  }
+
+  /**
+   * Rotates the session from the presented (current) generation to the next, in one guarded
+   * statement with its audit row: of concurrent refreshes with one token, exactly one matches
+   * the generation and the others get undefined. Every one of them answers with the same pair:
+   * the first to reach the grace cache (SET NX) decides it, and the cache is written before
+   * the rotation, so a refresh that sees the rotation also finds the pair.
+   */
+  async function rotate(caller: Caller, session: RefreshRow, presented: string): Promise<RefreshedPair | undefined> {
+    const generation = session.refresh_generation + 1;
+    let pair = issue(session.user_id, session.is_staff, { id: session.id, refreshGeneration: generation, refreshSeed: session.refresh_seed });
+    if (refreshGraceSeconds > 0) {
+      const key = graceKey(session.id, session.refresh_generation);
+      const claimed = await redis.set(key, sealForGrace(presented, pair), "EX", refreshGraceSeconds, "NX");
+      if (!claimed) pair = (await cachedPair(session.id, session.refresh_generation, presented)) ?? pair;
+    }
+    const now = new Date();
+    const rotated = await writeChangeWithAudit(
+      sequelize,
+      undefined,
+      `UPDATE sessions SET refresh_generation = $2, rotated_at = $3, last_used_at = $3, expires_at = $4, ip_address = $5, user_agent = $6
+        WHERE id = $1 AND refresh_generation = $7 AND revoked_at IS NULL AND expires_at > $3`,
+      [session.id, generation, now, expiry(), caller.meta.ip || session.ip_address, caller.meta.userAgent || session.user_agent, session.refresh_generation],
+      [audited(caller, { userId: session.user_id, action: "session.refreshed", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { generation } })],
+    );
+    return rotated ? pair : undefined;
+  }
+
   async function endSession(t: Transaction, session: Session, reason: string): Promise<void> {
     await session.update({ revokedAt: new Date(), revokedReason: reason }, { transaction: t });
   }
 
   return {
-    async open(t, user, caller, device) {
-      // The id is chosen here so that the session and its audit row go in one statement.
+    async open(t, user, caller, device, alongside) {
+      // The id is chosen here so that the session, its audit row and the changes alongside go
+      // in one statement.
       const session = { id: randomUUID(), refreshGeneration: 0, refreshSeed: newSeed() };
       const { deviceId = null, deviceType = null, deviceName = null, appVersion = null, osVersion = null } = device;
-      await writeChangeWithAudit(
-        sequelize,
-        t,
-        `INSERT INTO sessions (id, user_id, refresh_seed, refresh_generation, device_id, device_type, device_name, app_version, os_version, ip_address, user_agent, last_used_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-        [session.id, user.id, session.refreshSeed, session.refreshGeneration, deviceId, deviceType, deviceName, appVersion, osVersion, caller.meta.ip || null, caller.meta.userAgent || null, new Date(), expiry()],
-        [audited(caller, { userId: user.id, action: "session.created", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { device_id: deviceId, device_type: deviceType } })],
-      );
+      await writeChangesWithAudit(sequelize, t, [
+        {
+          sql: `INSERT INTO sessions (id, user_id, refresh_seed, refresh_generation, device_id, device_type, device_name, app_version, os_version, ip_address, user_agent, last_used_at, expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+          bind: [session.id, user.id, session.refreshSeed, session.refreshGeneration, deviceId, deviceType, deviceName, appVersion, osVersion, caller.meta.ip || null, caller.meta.userAgent || null, new Date(), expiry()],
+          audit: [audited(caller, { userId: user.id, action: "session.created", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { device_id: deviceId, device_type: deviceType } })],
+        },
+        ...(alongside?.(session.id) ?? []),
+      ]);
       return { sessionId: session.id, ...issue(user.id, user.isStaff, session) };
     },
 
@@ -137,60 +187,32 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
         if (!refreshToken) throw invalid([{ field: "refresh_token", description: "required" }]);
         throw badRefresh();
       }
-      const outcome = await sequelize.transaction(async (t): Promise<RefreshOutcome> => {
-        // The row lock serialises concurrent refreshes of one session: the second waits, then
-        // sees the rotation of the first and is answered from the grace cache. The user's row
-        // comes along, unlocked; each write below goes in one statement with its audit row.
-        const [session] = await sequelize.query<RefreshRow>(
-          `SELECT s.id, s.user_id, s.refresh_seed, s.refresh_generation, s.rotated_at, s.expires_at, s.revoked_at, s.ip_address, s.user_agent, u.is_active, u.is_staff
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 FOR UPDATE OF s`,
-          { bind: [parsed.sessionId], type: QueryTypes.SELECT, transaction: t },
-        );
-        if (!session || !isGenuine(refreshKey, parsed, session.refresh_seed)) throw badRefresh();
-        if (session.revoked_at || session.expires_at.getTime() <= Date.now() || !session.is_active) throw badRefresh();
-        const current = session.refresh_generation;
-
-        if (parsed.generation === current) {
-          const generation = current + 1;
-          const pair = issue(session.user_id, session.is_staff, { id: session.id, refreshGeneration: generation, refreshSeed: session.refresh_seed });
-          // The grace cache is written before the commit (a concurrent retry blocked on the row
-          // lock finds it), alongside the update.
-          await Promise.all([
-            refreshGraceSeconds > 0 && redis.set(graceKey(session.id, parsed.generation), sealForGrace(refreshToken, pair), "EX", refreshGraceSeconds),
-            writeChangeWithAudit(
-              sequelize,
-              t,
-              "UPDATE sessions SET refresh_generation = $2, rotated_at = $3, last_used_at = $3, expires_at = $4, ip_address = $5, user_agent = $6 WHERE id = $1",
-              [session.id, generation, new Date(), expiry(), caller.meta.ip || session.ip_address, caller.meta.userAgent || session.user_agent],
-              [audited(caller, { userId: session.user_id, action: "session.refreshed", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { generation } })],
-            ),
-          ]);
-          return { pair };
-        }
-        if (parsed.generation > current) throw badRefresh();
-
-        const withinGrace = parsed.generation === current - 1 && session.rotated_at !== null && Date.now() - session.rotated_at.getTime() <= refreshGraceSeconds * 1000;
-        if (withinGrace) {
-          const sealed = await redis.get(graceKey(session.id, parsed.generation));
-          const pair = sealed ? openFromGrace<Omit<TokenPair, "sessionId">>(refreshToken, sealed) : undefined;
-          if (pair) return { pair };
-        }
-        // A genuine token of an earlier generation, outside the grace window: someone else
-        // holds a copy. End the session so neither copy works any longer.
-        await writeChangeWithAudit(
-          sequelize,
-          t,
-          "UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_token_reuse' WHERE id = $1",
-          [session.id, new Date()],
-          [audited(caller, { userId: session.user_id, action: "session.reuse_detected", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { presented_generation: parsed.generation, current_generation: current } })],
-        );
-        return { reuse: true };
-      });
-      if ("reuse" in outcome) {
-        log.warn({ sessionId: parsed.sessionId, requestId: caller.meta.requestId }, "refresh token reuse detected: session revoked");
-        throw unauthenticated("Refresh token reuse detected; the session has been ended");
+      let session = await readForRefresh(parsed);
+      if (parsed.generation === session.refresh_generation) {
+        const pair = await rotate(caller, session, refreshToken);
+        if (pair) return pair;
+        // A concurrent refresh of the same token rotated first, or the session ended meanwhile:
+        // judge the token again against the row as it is now.
+        session = await readForRefresh(parsed);
       }
-      return outcome.pair;
+      const current = session.refresh_generation;
+      if (parsed.generation > current) throw badRefresh();
+      const withinGrace = parsed.generation === current - 1 && session.rotated_at !== null && Date.now() - session.rotated_at.getTime() <= refreshGraceSeconds * 1000;
+      if (withinGrace) {
+        const pair = await cachedPair(session.id, parsed.generation, refreshToken);
+        if (pair) return pair;
+      }
+      // A genuine token of an earlier generation, outside the grace window: someone else holds
+      // a copy. End the session so neither copy works any longer.
+      await writeChangeWithAudit(
+        sequelize,
+        undefined,
+        "UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_token_reuse' WHERE id = $1 AND revoked_at IS NULL",
+        [session.id, new Date()],
+        [audited(caller, { userId: session.user_id, action: "session.reuse_detected", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { presented_generation: parsed.generation, current_generation: current } })],
+      );
+      log.warn({ sessionId: parsed.sessionId, requestId: caller.meta.requestId }, "refresh token reuse detected: session revoked");
+      throw unauthenticated("Refresh token reuse detected; the session has been ended");
     },
 
     async logout(caller, refreshToken) {

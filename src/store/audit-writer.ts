@@ -7,19 +7,21 @@ import type { AuditEntry } from "../domain/audit.js";
 import type { Models } from "./models/index.js";
 
 const COLUMNS = "user_id, actor_id, action, entity_type, entity_id, old_values, new_values, ip_address, user_agent, session_id, created_at";
+// Every value is cast to its column's type: the rows also travel through a VALUES list in a
+// SELECT, where PostgreSQL cannot infer parameter types from the target table.
+const CASTS = ["uuid", "text", "text", "text", "text", "jsonb", "jsonb", "text", "text", "uuid", "timestamptz"];
 
 const json = (value: Record<string, unknown> | null | undefined) => (value == null ? null : JSON.stringify(value));
 
-/** The INSERT of `entries` as SQL text, its values appended to `bind` as positional parameters. */
-function auditInsertSql(entries: readonly AuditEntry[], bind: unknown[]): string {
+/** The rows of `entries` as a VALUES list, their values appended to `bind` as positional parameters. */
+function auditValuesSql(entries: readonly AuditEntry[], bind: unknown[]): string {
   const now = new Date();
   const rows = entries.map((e) => {
     const first = bind.length + 1;
     bind.push(e.userId, e.actorId ?? null, e.action, e.entityType, e.entityId ?? null, json(e.oldValues), json(e.newValues), e.ipAddress ?? null, e.userAgent ?? null, e.sessionId ?? null, now);
-    const p = (i: number) => `$${first + i}`;
-    return `(${p(0)}::uuid, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}::jsonb, ${p(6)}::jsonb, ${p(7)}, ${p(8)}, ${p(9)}::uuid, ${p(10)})`;
+    return `(${CASTS.map((type, i) => `$${first + i}::${type}`).join(", ")})`;
   });
-  return `INSERT INTO user_audit_logs (${COLUMNS}) VALUES ${rows.join(", ")}`;
+  return `VALUES ${rows.join(", ")}`;
 }
 
 /** Inserts one row per entry, all in one INSERT statement. */
@@ -27,15 +29,39 @@ export async function writeAudit(models: Pick<Models, "UserAuditLog">, entry: Au
   const entries: readonly AuditEntry[] = Array.isArray(entry) ? entry : [entry as AuditEntry];
   if (entries.length === 0) return;
   const bind: unknown[] = [];
-  await models.UserAuditLog.sequelize!.query(auditInsertSql(entries, bind), { bind, transaction, type: QueryTypes.INSERT });
+  await models.UserAuditLog.sequelize!.query(`INSERT INTO user_audit_logs (${COLUMNS}) ${auditValuesSql(entries, bind)}`, { bind, transaction, type: QueryTypes.INSERT });
+}
+
+/** One INSERT, UPDATE or DELETE statement (no RETURNING clause; `$1`… refer to `bind`) and the audit rows that record it. */
+export interface AuditedChange {
+  sql: string;
+  bind: readonly unknown[];
+  audit: readonly AuditEntry[];
 }
 
 /**
- * A change (one INSERT, UPDATE or DELETE statement whose parameters are `bind`) and the audit
- * rows that record it, sent as one statement — `WITH change AS (<change>) INSERT INTO
- * user_audit_logs …` — so both take one round trip and commit or roll back together.
+ * Changes and the audit rows that record them, sent as one statement —
+ * `WITH c0 AS (<change> RETURNING 1), … INSERT INTO user_audit_logs …` — so they take one round
+ * trip and are applied atomically, inside `transaction` or on their own. The audit rows are
+ * written only when every change touched a row (a guarded UPDATE that matched nothing records
+ * nothing), and the answer says whether they did. The changes must not touch the same row
+ * (PostgreSQL applies only one of two modifications of a row made in one statement).
  */
-export async function writeChangeWithAudit(sequelize: Sequelize, transaction: Transaction | undefined, change: string, bind: readonly unknown[], entries: readonly AuditEntry[]): Promise<void> {
-  const params = [...bind];
-  await sequelize.query(`WITH change AS (${change}) ${auditInsertSql(entries, params)}`, { bind: params, transaction, type: QueryTypes.INSERT });
+export async function writeChangesWithAudit(sequelize: Sequelize, transaction: Transaction | undefined, changes: readonly AuditedChange[]): Promise<boolean> {
+  const bind: unknown[] = [];
+  const ctes = changes.map((c, i) => {
+    const offset = bind.length;
+    bind.push(...c.bind);
+    return `c${i} AS (${c.sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)} RETURNING 1)`;
+  });
+  const applied = changes.map((_, i) => `EXISTS (SELECT 1 FROM c${i})`).join(" AND ");
+  const entries = changes.flatMap((c) => c.audit);
+  const audit = entries.length ? `, audit AS (INSERT INTO user_audit_logs (${COLUMNS}) SELECT * FROM (${auditValuesSql(entries, bind)}) AS entry WHERE ${applied})` : "";
+  const [row] = await sequelize.query<{ applied: boolean }>(`WITH ${ctes.join(", ")}${audit} SELECT ${applied} AS applied`, { bind, transaction, type: QueryTypes.SELECT });
+  return row!.applied;
+}
+
+/** One change and its audit rows in one statement (see writeChangesWithAudit); true when the change touched a row. */
+export function writeChangeWithAudit(sequelize: Sequelize, transaction: Transaction | undefined, change: string, bind: readonly unknown[], entries: readonly AuditEntry[]): Promise<boolean> {
+  return writeChangesWithAudit(sequelize, transaction, [{ sql: change, bind, audit: entries }]);
 }

@@ -294,6 +294,35 @@ describe("UserAuthService end to end", function () {
       expect((await auth.getMe({}, bearer(next.accessToken))).user?.id).to.equal(user.userId);
     });
 
+    it("rotates once when many refreshes of one token race on two instances: one pair, one audit row", async () => {
+      const b = await startTestServer({}, server.env);
+      try {
+        const user = await signUp(server.url);
+        const onA = clientFor(UserAuthService, server.url, "grpc");
+        const onB = clientFor(UserAuthService, b.url, "grpc");
+        const pairs = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? onA : onB).refreshToken({ refreshToken: user.refreshToken })));
+        expect(new Set(pairs.map((p) => `${p.accessToken} ${p.refreshToken}`)).size).to.equal(1);
+        expect(pairs[0]!.refreshToken.split(".")[1]).to.equal("1");
+        expect((await auditActions(server, user.userId)).filter((a) => a === "session.refreshed")).to.have.length(1);
+        // The session moved on by exactly one generation, and goes on from there.
+        const next = await onB.refreshToken({ refreshToken: pairs[0]!.refreshToken });
+        expect(next.refreshToken.split(".")[1]).to.equal("2");
+        expect((await onA.getMe({}, bearer(next.accessToken))).user?.id).to.equal(user.userId);
+      } finally {
+        await b.close();
+      }
+    });
+
+    it("refuses a current refresh token once its session is ended, and records nothing", async () => {
+      const user = await signUp(server.url);
+      const auth = clientFor(UserAuthService, server.url);
+      await auth.logout({}, bearer(user.accessToken));
+      expect(await codeOf(auth.refreshToken({ refreshToken: user.refreshToken }))).to.equal(Code.Unauthenticated);
+      const actions = await auditActions(server, user.userId);
+      expect(actions).to.not.include("session.refreshed");
+      expect(actions).to.not.include("session.reuse_detected");
+    });
+
     it("revokes the whole session when an old refresh token comes back after the grace window", async () => {
       const s = await startTestServer({ REFRESH_GRACE_SECONDS: "1" });
       try {

@@ -5,7 +5,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { pino } from "pino";
 import { createLogger } from "../../src/logger.js";
-import { writeAudit } from "../../src/store/audit-writer.js";
+import { writeAudit, writeChangesWithAudit, writeChangeWithAudit } from "../../src/store/audit-writer.js";
 import { ensureDatabase, openDatabase } from "../../src/store/database.js";
 import { openStores, type StoreConfig, type Stores } from "../../src/store/index.js";
 import { migrate, revertLastMigration } from "../../src/store/migrate.js";
@@ -390,6 +390,43 @@ describe("store (PostgreSQL + Redis)", () => {
         });
         expect(await failed.catch((e: Error) => e.message)).to.equal("change failed");
         expect(await stores.models.UserAuditLog.count({ where: { userId: user.id } })).to.equal(0);
+      });
+    });
+
+    describe("writeChangesWithAudit", () => {
+      const entry = (userId: string, action: string) => ({ userId, action, entityType: "user", entityId: userId, newValues: { n: 1 } });
+      const actions = async (userId: string) => (await sql(config.databaseUrl, "SELECT action FROM user_audit_logs WHERE user_id = $1 ORDER BY id", [userId])).map((r) => r.action);
+
+      it("applies several changes and their audit rows in one statement", async () => {
+        const user = await newUser();
+        const at = new Date("2026-01-02T03:04:05Z");
+        const applied = await writeChangesWithAudit(stores.sequelize, undefined, [
+          { sql: "UPDATE users SET last_login = $2 WHERE id = $1", bind: [user.id, at], audit: [entry(user.id, "c.one")] },
+          { sql: "INSERT INTO user_points (user_id, current_points) VALUES ($1, $2)", bind: [user.id, 7], audit: [entry(user.id, "c.two"), entry(user.id, "c.three")] },
+        ]);
+        expect(applied).to.equal(true);
+        expect((await user.reload()).lastLogin?.toISOString()).to.equal(at.toISOString());
+        expect((await stores.models.UserPoints.findByPk(user.id))?.currentPoints).to.equal("7");
+        expect(await actions(user.id)).to.deep.equal(["c.one", "c.two", "c.three"]);
+      });
+
+      it("writes no audit row for a guarded change that matched nothing, and says so", async () => {
+        const user = await newUser();
+        const applied = await writeChangeWithAudit(stores.sequelize, undefined, "UPDATE users SET username = $2 WHERE id = $1 AND is_active = false", [user.id, "nobody"], [entry(user.id, "g.none")]);
+        expect(applied).to.equal(false);
+        expect(await actions(user.id)).to.deep.equal([]);
+        expect((await user.reload()).username).to.not.equal("nobody");
+      });
+
+      it("applies nothing when one of the changes fails", async () => {
+        const user = await newUser();
+        const failed = writeChangesWithAudit(stores.sequelize, undefined, [
+          { sql: "UPDATE users SET last_login = now() WHERE id = $1", bind: [user.id], audit: [entry(user.id, "f.one")] },
+          { sql: "INSERT INTO user_points (user_id) VALUES ($1), ($1)", bind: [user.id], audit: [entry(user.id, "f.two")] },
+        ]);
+        expect(await failed.then(() => "applied", (e: Error) => e.name)).to.equal("SequelizeUniqueConstraintError");
+        expect((await user.reload()).lastLogin).to.equal(null);
+        expect(await actions(user.id)).to.deep.equal([]);
       });
     });
 
