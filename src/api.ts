@@ -8,7 +8,9 @@ import { PointsService } from "../gen/identity/v1/points_pb.js";
 import { ProfileService } from "../gen/identity/v1/profile_pb.js";
 import type { Config } from "./config.js";
 import { createActivityTracker } from "./domain/activity.js";
+import type { AuditEntry } from "./domain/audit.js";
 import { createAuth } from "./domain/auth.js";
+import { createBatchLoader } from "./domain/batch-loader.js";
 import { createDenyList } from "./domain/deny-list.js";
 import { createDevicesDomain } from "./domain/devices.js";
 import { loadKeyRing } from "./domain/keys.js";
@@ -43,7 +45,13 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
   const ring = loadKeyRing(config, logger);
   const issuer = createTokenIssuer(ring, config);
   const denyList = createDenyList(redis);
-  const otp = createOtpService({ redis, config, secret, notifier, logger, audit: (e) => writeAudit(models, e) });
+  // OTP audit rows record no database change of their own (OTP state is in Redis): those of
+  // concurrent calls go in one INSERT, one round trip and one commit, before each call answers.
+  const otpAudit = createBatchLoader(async (entries: AuditEntry[]) => {
+    await writeAudit(models, entries);
+    return new Map<AuditEntry, void>();
+  });
+  const otp = createOtpService({ redis, config, secret, notifier, logger, audit: async (e) => void (await otpAudit(e)) });
   const sessions = createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger });
   const auth = createAuth({ sequelize, models, otp, sessions, logger });
   const activity = createActivityTracker({ redis, logger });

@@ -1,7 +1,8 @@
 // Coalesces look-ups: the keys asked for during one turn of the event loop are fetched
 // together by one `load` (one query instead of one per caller). A batch always starts after
 // its callers asked, never joining a fetch already under way, so every answer is as fresh as
-// a look-up of its own would have been.
+// a look-up of its own would have been. Writes coalesce the same way (the keys are the rows,
+// `load` inserts them and answers an empty map): each caller resumes once its row is written.
 export type BatchLoad<K, V> = (keys: K[]) => Promise<Map<K, V>>;
 
 export function createBatchLoader<K, V>(load: BatchLoad<K, V>): (key: K) => Promise<V | undefined> {

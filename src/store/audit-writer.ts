@@ -24,12 +24,17 @@ function auditValuesSql(entries: readonly AuditEntry[], bind: unknown[]): string
   return `VALUES ${rows.join(", ")}`;
 }
 
-/** Inserts one row per entry, all in one INSERT statement. */
+/** Rows per INSERT: PostgreSQL takes at most 65,535 parameters in one statement. */
+const ROWS_PER_INSERT = 1000;
+
+/** Inserts one row per entry, in one INSERT statement per thousand rows. */
 export async function writeAudit(models: Pick<Models, "UserAuditLog">, entry: AuditEntry | readonly AuditEntry[], transaction?: Transaction): Promise<void> {
   const entries: readonly AuditEntry[] = Array.isArray(entry) ? entry : [entry as AuditEntry];
-  if (entries.length === 0) return;
-  const bind: unknown[] = [];
-  await models.UserAuditLog.sequelize!.query(`INSERT INTO user_audit_logs (${COLUMNS}) ${auditValuesSql(entries, bind)}`, { bind, transaction, type: QueryTypes.INSERT });
+  for (let first = 0; first < entries.length; first += ROWS_PER_INSERT) {
+    const bind: unknown[] = [];
+    const rows = auditValuesSql(entries.slice(first, first + ROWS_PER_INSERT), bind);
+    await models.UserAuditLog.sequelize!.query(`INSERT INTO user_audit_logs (${COLUMNS}) ${rows}`, { bind, transaction, type: QueryTypes.INSERT });
+  }
 }
 
 /** One INSERT, UPDATE or DELETE statement (no RETURNING clause; `$1`… refer to `bind`) and the audit rows that record it. */

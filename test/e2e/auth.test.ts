@@ -140,6 +140,20 @@ describe("UserAuthService end to end", function () {
   describe("OTP rules over the wire", () => {
     const auth = () => clientFor(UserAuthService, server.url);
 
+    it("records every request and check in the audit trail, concurrent calls included", async () => {
+      const count = async (action: string) =>
+        (await server.app.stores.sequelize.query<{ n: number }>("SELECT count(*)::int AS n FROM user_audit_logs WHERE action = :action", { replacements: { action }, type: QueryTypes.SELECT }))[0]!.n;
+      const before = { requested: await count("otp.requested"), verified: await count("otp.verified"), failed: await count("otp.failed") };
+      const phones = Array.from({ length: 10 }, () => testPhone());
+      await Promise.all(phones.map((identifier) => auth().requestOtp({ identifier, purpose: OtpPurpose.LOGIN })));
+      await Promise.all(phones.map((identifier, i) => auth().verifyOtp({ identifier, otp: i < 6 ? TEST_CODE : "000001", purpose: OtpPurpose.LOGIN }).catch(() => undefined)));
+      expect({ requested: await count("otp.requested"), verified: await count("otp.verified"), failed: await count("otp.failed") }).to.deep.equal({
+        requested: before.requested + 10,
+        verified: before.verified + 6,
+        failed: before.failed + 4,
+      });
+    });
+
     it("answers known and unknown identifiers alike (RequestOtp and VerifyOtp)", async () => {
       const known = await signUp(server.url);
       const unknown = testPhone();

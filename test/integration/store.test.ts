@@ -381,6 +381,13 @@ describe("store (PostgreSQL + Redis)", () => {
         });
       });
 
+      it("writes thousands of rows at once (one INSERT per thousand, under PostgreSQL's parameter limit)", async () => {
+        const user = await newUser();
+        await writeAudit(stores.models, Array.from({ length: 2500 }, (_, i) => entry(user.id, `bulk.${i}`)));
+        const [row] = await sql(config.databaseUrl, "SELECT count(*)::int AS n, count(DISTINCT action)::int AS actions FROM user_audit_logs WHERE user_id = $1", [user.id]);
+        expect(row).to.deep.equal({ n: 2500, actions: 2500 });
+      });
+
       it("writes nothing when the transaction rolls back", async () => {
         const user = await newUser();
         const failed = stores.sequelize.transaction(async (transaction) => {
