@@ -4,10 +4,10 @@
 // calls share one query).
 import type { Redis } from "ioredis";
 import { randomUUID } from "node:crypto";
-import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import type { Sequelize, Transaction } from "sequelize";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
-import { writeAudit, writeChangesWithAudit, writeChangeWithAudit, type AuditedChange, type Models, type Session } from "../store/index.js";
+import { queryPrepared, writeAudit, writeChangesWithAudit, writeChangeWithAudit, type AuditedChange, type Models, type Session } from "../store/index.js";
 import { audited } from "./audit.js";
 import { createBatchLoader } from "./batch-loader.js";
 import type { Caller, Principal } from "./caller.js";
@@ -97,10 +97,11 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
   const { accessTtlSeconds, refreshTtlSeconds, refreshGraceSeconds } = config.jwt;
   const expiry = () => new Date(Date.now() + refreshTtlSeconds * 1000);
   const liveSession = createBatchLoader(async (ids: string[]) => {
-    const rows = await sequelize.query<{ id: string; user_id: string; is_active: boolean; is_staff: boolean }>(
+    const rows = await queryPrepared<{ id: string; user_id: string; is_active: boolean; is_staff: boolean }>(
+      sequelize,
       `SELECT s.id, s.user_id, u.is_active, u.is_staff FROM sessions s JOIN users u ON u.id = s.user_id
-        WHERE s.id IN (:ids) AND s.revoked_at IS NULL AND s.expires_at > now()`,
-      { replacements: { ids }, type: QueryTypes.SELECT },
+        WHERE s.id = ANY($1::uuid[]) AND s.revoked_at IS NULL AND s.expires_at > now()`,
+      [ids],
     );
     return new Map(rows.map((r): [string, LiveSession] => [r.id, { userId: r.user_id, isActive: r.is_active, isStaff: r.is_staff }]));
   });
@@ -116,10 +117,11 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
 
   /** The session of a presented refresh token with its user's flags, when the token is genuine and the session usable. */
   async function readForRefresh(parsed: ParsedRefreshToken): Promise<RefreshRow> {
-    const [session] = await sequelize.query<RefreshRow>(
+    const [session] = await queryPrepared<RefreshRow>(
+      sequelize,
       `SELECT s.id, s.user_id, s.refresh_seed, s.refresh_generation, s.rotated_at, s.expires_at, s.revoked_at, s.ip_address, s.user_agent, u.is_active, u.is_staff
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1`,
-      { bind: [parsed.sessionId], type: QueryTypes.SELECT },
+      [parsed.sessionId],
     );
     if (!session || !isGenuine(refreshKey, parsed, session.refresh_seed)) throw badRefresh();
     if (session.revoked_at || session.expires_at.getTime() <= Date.now() || !session.is_active) throw badRefresh();

@@ -1,6 +1,6 @@
 // Accounts: the view callers get, lookups by identifier, and the username rule.
-import type { Transaction } from "sequelize";
-import { whereLower, type Models, type User } from "../store/index.js";
+import type { Sequelize } from "sequelize";
+import { queryPrepared, type User } from "../store/index.js";
 import type { Identifier } from "./identifiers.js";
 
 export interface UserView {
@@ -29,7 +29,39 @@ export function toUserView(u: User): UserView {
   };
 }
 
+const USER_COLUMNS = "id, username, email, phone_number, is_active, is_staff, date_joined, last_login";
+
+interface UserRow {
+  id: string;
+  username: string;
+  email: string | null;
+  phone_number: string | null;
+  is_active: boolean;
+  is_staff: boolean;
+  date_joined: Date;
+  last_login: Date | null;
+}
+
+const viewOf = (r: UserRow): UserView => ({
+  id: r.id,
+  username: r.username,
+  email: r.email ?? "",
+  phoneNumber: r.phone_number ?? "",
+  isActive: r.is_active,
+  isStaff: r.is_staff,
+  dateJoined: r.date_joined,
+  lastLogin: r.last_login,
+});
+
+/** The accounts of these ids (one query; ids with no account are absent from the map). */
+export async function loadUsers(sequelize: Sequelize, ids: readonly string[]): Promise<Map<string, UserView>> {
+  const rows = await queryPrepared<UserRow>(sequelize, `SELECT ${USER_COLUMNS} FROM users WHERE id = ANY($1::uuid[])`, [ids]);
+  return new Map(rows.map((r) => [r.id, viewOf(r)]));
+}
+
 /** The account owning a normalised identifier, if any. */
-export function findByIdentifier(models: Models, id: Identifier, transaction?: Transaction): Promise<User | null> {
-  return models.User.findOne({ where: id.kind === "email" ? whereLower("email", id.value) : { phoneNumber: id.value }, transaction });
+export async function findByIdentifier(sequelize: Sequelize, id: Identifier): Promise<UserView | undefined> {
+  const where = id.kind === "email" ? "lower(email) = $1" : "phone_number = $1";
+  const [row] = await queryPrepared<UserRow>(sequelize, `SELECT ${USER_COLUMNS} FROM users WHERE ${where}`, [id.value]);
+  return row && viewOf(row);
 }

@@ -1,39 +1,46 @@
 // Writes audit entries (DESIGN §5): pass the transaction of the change being recorded, so the
-// trail and the change commit or roll back together. Plain parameterised SQL rather than
-// model calls: audit rows are written on the hot paths (sign-in, refresh, every change), and
-// Sequelize's bulkCreate costs several times the INSERT itself.
-import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+// trail and the change commit or roll back together. Prepared statements (prepared.ts) rather
+// than model calls: audit rows are written on the hot paths (sign-in, refresh, every change),
+// and Sequelize's bulkCreate costs several times the INSERT itself.
+import type { Sequelize, Transaction } from "sequelize";
 import type { AuditEntry } from "../domain/audit.js";
 import type { Models } from "./models/index.js";
+import { queryPrepared } from "./prepared.js";
 
 const COLUMNS = "user_id, actor_id, action, entity_type, entity_id, old_values, new_values, ip_address, user_agent, session_id, created_at";
-// Every value is cast to its column's type: the rows also travel through a VALUES list in a
-// SELECT, where PostgreSQL cannot infer parameter types from the target table.
+// Every value is cast to its column's type: rows travel as arrays or through a VALUES list in
+// a SELECT, where PostgreSQL cannot infer parameter types from the target table.
 const CASTS = ["uuid", "text", "text", "text", "text", "jsonb", "jsonb", "text", "text", "uuid", "timestamptz"];
 
 const json = (value: Record<string, unknown> | null | undefined) => (value == null ? null : JSON.stringify(value));
+
+/** An entry's values in the order of COLUMNS. */
+const rowOf = (e: AuditEntry, now: Date): unknown[] => [e.userId, e.actorId ?? null, e.action, e.entityType, e.entityId ?? null, json(e.oldValues), json(e.newValues), e.ipAddress ?? null, e.userAgent ?? null, e.sessionId ?? null, now];
 
 /** The rows of `entries` as a VALUES list, their values appended to `bind` as positional parameters. */
 function auditValuesSql(entries: readonly AuditEntry[], bind: unknown[]): string {
   const now = new Date();
   const rows = entries.map((e) => {
     const first = bind.length + 1;
-    bind.push(e.userId, e.actorId ?? null, e.action, e.entityType, e.entityId ?? null, json(e.oldValues), json(e.newValues), e.ipAddress ?? null, e.userAgent ?? null, e.sessionId ?? null, now);
+    bind.push(...rowOf(e, now));
     return `(${CASTS.map((type, i) => `$${first + i}::${type}`).join(", ")})`;
   });
   return `VALUES ${rows.join(", ")}`;
 }
 
-/** Rows per INSERT: PostgreSQL takes at most 65,535 parameters in one statement. */
+/** Rows per INSERT, so that one statement's arrays stay small. */
 const ROWS_PER_INSERT = 1000;
+
+// One statement text whatever the number of rows: each column travels as one array.
+const INSERT_ROWS = `INSERT INTO user_audit_logs (${COLUMNS}) SELECT * FROM unnest(${CASTS.map((type, i) => `$${i + 1}::${type}[]`).join(", ")})`;
 
 /** Inserts one row per entry, in one INSERT statement per thousand rows. */
 export async function writeAudit(models: Pick<Models, "UserAuditLog">, entry: AuditEntry | readonly AuditEntry[], transaction?: Transaction): Promise<void> {
   const entries: readonly AuditEntry[] = Array.isArray(entry) ? entry : [entry as AuditEntry];
   for (let first = 0; first < entries.length; first += ROWS_PER_INSERT) {
-    const bind: unknown[] = [];
-    const rows = auditValuesSql(entries.slice(first, first + ROWS_PER_INSERT), bind);
-    await models.UserAuditLog.sequelize!.query(`INSERT INTO user_audit_logs (${COLUMNS}) ${rows}`, { bind, transaction, type: QueryTypes.INSERT });
+    const columns: unknown[][] = CASTS.map(() => []);
+    for (const e of entries.slice(first, first + ROWS_PER_INSERT)) rowOf(e, new Date()).forEach((value, i) => columns[i]!.push(value));
+    await queryPrepared(models.UserAuditLog.sequelize!, INSERT_ROWS, columns, transaction);
   }
 }
 
@@ -62,7 +69,7 @@ export async function writeChangesWithAudit(sequelize: Sequelize, transaction: T
   const applied = changes.map((_, i) => `EXISTS (SELECT 1 FROM c${i})`).join(" AND ");
   const entries = changes.flatMap((c) => c.audit);
   const audit = entries.length ? `, audit AS (INSERT INTO user_audit_logs (${COLUMNS}) SELECT * FROM (${auditValuesSql(entries, bind)}) AS entry WHERE ${applied})` : "";
-  const [row] = await sequelize.query<{ applied: boolean }>(`WITH ${ctes.join(", ")}${audit} SELECT ${applied} AS applied`, { bind, transaction, type: QueryTypes.SELECT });
+  const [row] = await queryPrepared<{ applied: boolean }>(sequelize, `WITH ${ctes.join(", ")}${audit} SELECT ${applied} AS applied`, bind, transaction);
   return row!.applied;
 }
 

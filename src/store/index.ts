@@ -10,6 +10,7 @@ import { openRedis } from "./redis.js";
 
 export { writeAudit, writeChangesWithAudit, writeChangeWithAudit, type AuditedChange } from "./audit-writer.js";
 export * from "./models/index.js";
+export { queryPrepared } from "./prepared.js";
 export { defineScript } from "./redis.js";
 
 export interface Stores {

@@ -431,7 +431,7 @@ describe("store (PostgreSQL + Redis)", () => {
           { sql: "UPDATE users SET last_login = now() WHERE id = $1", bind: [user.id], audit: [entry(user.id, "f.one")] },
           { sql: "INSERT INTO user_points (user_id) VALUES ($1), ($1)", bind: [user.id], audit: [entry(user.id, "f.two")] },
         ]);
-        expect(await failed.then(() => "applied", (e: Error) => e.name)).to.equal("SequelizeUniqueConstraintError");
+        expect(await failed.then(() => "applied", (e: { code?: string }) => e.code)).to.equal("23505"); // unique_violation
         expect((await user.reload()).lastLogin).to.equal(null);
         expect(await actions(user.id)).to.deep.equal([]);
       });
