@@ -6,8 +6,9 @@ import { clearRedisPrefix, prepareDatabase, seedUsers, tableSizes } from "./data
 import { h2loadVersion } from "./h2load.js";
 import type { MeasureSettings } from "./measure.js";
 import { parseOptions, USAGE, type BenchOptions } from "./options.js";
-import { describeMachine, formatTable, writeReport, type RowResult } from "./report.js";
-import { CEILING_ROW } from "./rows.js";
+import { describeMachine, formatMemory, formatTable, writeReport, type RowResult } from "./report.js";
+import { buildService } from "./processes.js";
+import { CEILING_ROW, ROWS } from "./rows.js";
 import { runRows } from "./run-rows.js";
 
 const log = (line: string) => console.log(line);
@@ -36,18 +37,24 @@ async function run(o: BenchOptions): Promise<void> {
   log(`database: ${grouped(database.users)} users, ${grouped(database.sessions)} sessions, ${grouped(database.auditLogs)} audit rows; logs in ${runDir}`);
   log(`redis: ${grouped(await clearRedisPrefix(o.redisUrl, o.redisPrefix))} keys under "${o.redisPrefix}" deleted`);
 
+  if (o.rows.some((id) => ROWS[id].target === "service")) {
+    log("building the service (npm run build), as npm start does");
+    await buildService();
+  }
+
   const settings: MeasureSettings = { seconds: o.seconds, warmupSeconds: o.warmupSeconds, inFlight: o.inFlight, connections: o.connections, h2load: Boolean(h2load), runDir, log };
-  const { rows, peakRssResettable } = await runRows(o, settings, database.users);
+  const { rows, peakRssResettable, serviceMemory } = await runRows(o, settings, database.users);
 
   const ceiling = rows.find((r): r is RowResult => r.id === CEILING_ROW && !("failed" in r));
   for (const r of rows) if (ceiling && !("failed" in r)) r.ratioToGrpcJs = r.rate / ceiling.rate;
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
-  const options = { rows: o.rows, seconds: o.seconds, warmupSeconds: o.warmupSeconds, inFlight: o.inFlight, connections: o.connections, sessions: o.sessions, smoke: o.smoke, profile: o.profile, serviceNodeFlags: o.serviceNodeFlags };
-  const file = await writeReport(o.outDir, { startedAt, command, machine, options, database, peakRssResettable, rows });
+  const options = { rows: o.rows, seconds: o.seconds, warmupSeconds: o.warmupSeconds, restSeconds: o.restSeconds, inFlight: o.inFlight, connections: o.connections, sessions: o.sessions, smoke: o.smoke, profile: o.profile, serviceNodeFlags: o.serviceNodeFlags };
+  const file = await writeReport(o.outDir, { startedAt, command, machine, options, database, peakRssResettable, rows, serviceMemory });
   log("");
   log(`${o.inFlight} in flight on every row (HTTP/2: over ${o.connections} connections); ${o.seconds} s per row after ${o.warmupSeconds} s of warm-up`);
   log(formatTable(rows));
   if (!peakRssResettable) log("peak RSS could not be reset between rows: it is the peak since the server started");
+  if (serviceMemory) log(formatMemory(serviceMemory));
   log(`figures: ${file}`);
   if (rows.some((r) => "failed" in r)) process.exitCode = 1;
 }

@@ -10,6 +10,8 @@ export interface BenchOptions {
   seconds: number;
   /** Untimed load before each row's window. */
   warmupSeconds: number;
+  /** Idle seconds after the rows before the service's memory is sampled at rest. */
+  restSeconds: number;
   inFlight: number;
   connections: number;
   /** Sessions signed in for the session-based rows. */
@@ -34,6 +36,7 @@ export const USAGE = `npm run bench -- [options]
   --rows a,b,…           rows to run (default: all): ${ROW_IDS.join(", ")}
   --seconds N            measured seconds per row (default 10; smoke 2)
   --warmup N             warm-up seconds per row (default 2; smoke 0.5)
+  --rest N               idle seconds after the rows before the service's memory is sampled (default 15; smoke 1)
   --in-flight N          requests (or flows) in flight, every row (default 64)
   --connections N        HTTP/2 connections they are spread over (default 8; HTTP/1.1: one per request in flight)
   --sessions N           sessions signed in for the session rows (default 10000; smoke 200)
@@ -63,6 +66,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
       rows: { type: "string" },
       seconds: { type: "string" },
       warmup: { type: "string" },
+      rest: { type: "string" },
       "in-flight": { type: "string" },
       connections: { type: "string" },
       sessions: { type: "string" },
@@ -89,6 +93,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     smoke,
     seconds: positive("seconds", values.seconds, smoke ? 2 : 10, false),
     warmupSeconds: values.warmup === "0" ? 0 : positive("warmup", values.warmup, smoke ? 0.5 : 2, false),
+    restSeconds: positive("rest", values.rest, smoke ? 1 : 15, false),
     inFlight,
     connections: positive("connections", values.connections, 8),
     sessions,

@@ -1,5 +1,6 @@
-// Child processes of the bench: TypeScript entries run by node with tsx's loader (one process,
-// so /proc figures are the program's own), output to a log file, stopped with SIGTERM.
+// Child processes of the bench: the service built as `npm start` runs it, the bench's own
+// TypeScript entries with tsx's loader (each one process, so /proc figures are the program's
+// own), output to a log file, stopped with SIGTERM.
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
 import { createServer } from "node:net";
@@ -29,12 +30,19 @@ export function forkTs(entry: string, opts: ChildOptions = {}): ChildProcess {
   return child;
 }
 
-/** Runs a TypeScript file without IPC (the service's own entry point). */
-export function spawnTs(entry: string, opts: ChildOptions = {}): ChildProcess {
+/** Runs a built JavaScript file without IPC (the service's entry point, as `npm start` runs it). */
+export function spawnJs(entry: string, opts: ChildOptions = {}): ChildProcess {
   const out = output(opts.logFile);
-  const child = spawn(process.execPath, ["--import", "tsx", ...(opts.nodeFlags ?? []), entry], { cwd: REPO_ROOT, env: opts.env ?? process.env, stdio: ["ignore", ...out.stdio] });
+  const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), entry], { cwd: REPO_ROOT, env: opts.env ?? process.env, stdio: ["ignore", ...out.stdio] });
   out.done();
   return child;
+}
+
+/** Builds the service (`npm run build`: tsc into dist/), as `npm start` does before it runs. */
+export async function buildService(): Promise<void> {
+  const child = spawn("npm", ["run", "--silent", "build"], { cwd: REPO_ROOT, stdio: ["ignore", "inherit", "inherit"] });
+  const code = await exited(child);
+  if (code !== 0) throw new Error(`npm run build failed (exit code ${code})`);
 }
 
 export function exited(child: ChildProcess): Promise<number | null> {

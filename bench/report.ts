@@ -50,6 +50,20 @@ export interface RowFailure {
   failed: string;
 }
 
+/** The service's memory with the run's sessions live: after signing them in, and at rest after the rows. */
+export interface ServiceMemory {
+  sessions: number;
+  afterSignIn: MemorySample;
+  /** After the last row and `idleSeconds` without load (V8 shrinks its heap when idle). */
+  atRest?: MemorySample & { idleSeconds: number };
+}
+
+export interface MemorySample {
+  rssMb: number;
+  /** V8 heap in use (nodejs_heap_size_used_bytes of /metrics): live objects plus garbage not yet collected. */
+  heapUsedMb: number;
+}
+
 export interface Report {
   startedAt: string;
   command: string;
@@ -58,6 +72,7 @@ export interface Report {
   database: { users: number; sessions: number; auditLogs: number };
   peakRssResettable: boolean;
   rows: Array<RowResult | RowFailure>;
+  serviceMemory?: ServiceMemory;
 }
 
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : "—");
@@ -91,6 +106,12 @@ export function formatTable(rows: Report["rows"]): string {
   const format = (cells: string[]) => cells.map((c, i) => (i < 2 || i === 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   const failures = rows.filter((r): r is RowFailure => "failed" in r).map((r) => `${r.id} failed: ${r.failed}`);
   return [format(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(format), ...failures].join("\n");
+}
+
+export function formatMemory(m: ServiceMemory): string {
+  const one = (x: MemorySample) => `RSS ${fixed(x.rssMb, 0)} MB (V8 heap in use ${fixed(x.heapUsedMb, 0)} MB)`;
+  const rest = m.atRest ? `; at rest after the rows (${m.atRest.idleSeconds} s idle): ${one(m.atRest)}` : "";
+  return `service memory with ${grouped(m.sessions)} live sessions: after signing them in, ${one(m.afterSignIn)}${rest}`;
 }
 
 export async function writeReport(outDir: string, report: Report): Promise<string> {

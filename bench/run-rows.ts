@@ -7,8 +7,8 @@ import type { SessionTokens, UserCursor } from "./load/protocol.js";
 import { measureRow, type MeasureSettings } from "./measure.js";
 import { runWorker } from "./node-load.js";
 import type { BenchOptions } from "./options.js";
-import { resetPeakRss } from "./proc.js";
-import { formatRow, type Report } from "./report.js";
+import { resetPeakRss, rssMb } from "./proc.js";
+import { formatMemory, formatRow, type MemorySample, type Report, type ServiceMemory } from "./report.js";
 import { ROWS, type RowContext } from "./rows.js";
 import { startEcho, startService, type Target } from "./targets.js";
 
@@ -42,6 +42,11 @@ async function signInSessions(o: BenchOptions, s: MeasureSettings, service: Targ
 export interface RowsOutcome {
   rows: Report["rows"];
   peakRssResettable: boolean;
+  serviceMemory?: ServiceMemory;
+}
+
+async function memorySample(service: Target): Promise<MemorySample> {
+  return { rssMb: rssMb(service.pid), heapUsedMb: (await service.heapUsedMb?.()) ?? NaN };
 }
 
 export async function runRows(o: BenchOptions, s: MeasureSettings, population: number): Promise<RowsOutcome> {
@@ -59,7 +64,10 @@ export async function runRows(o: BenchOptions, s: MeasureSettings, population: n
         if (row.target === "service") {
           service ??= await startService({ nodeFlags: o.serviceNodeFlags, databaseUrl: o.databaseUrl, redisUrl: o.redisUrl, redisPrefix: o.redisPrefix, ...processOptions("service") });
           target = service;
-          if (row.sessions && !ctx.accessToken) ctx.accessToken = await signInSessions(o, s, service, ctx.users, sessionsFile);
+          if (row.sessions && !ctx.accessToken) {
+            ctx.accessToken = await signInSessions(o, s, service, ctx.users, sessionsFile);
+            outcome.serviceMemory = { sessions: o.sessions, afterSignIn: await memorySample(service) };
+          }
         } else {
           target = await startEcho(row.target, processOptions(row.target));
         }
@@ -75,6 +83,12 @@ export async function runRows(o: BenchOptions, s: MeasureSettings, population: n
       } finally {
         if (target && target !== service) await target.stop();
       }
+    }
+    if (service && outcome.serviceMemory) {
+      s.log(`service at rest for ${o.restSeconds} s`);
+      await new Promise((resolve) => setTimeout(resolve, o.restSeconds * 1000));
+      outcome.serviceMemory.atRest = { ...(await memorySample(service)), idleSeconds: o.restSeconds };
+      s.log(formatMemory(outcome.serviceMemory));
     }
   } finally {
     await service?.stop();

@@ -1,11 +1,11 @@
-// The servers the rows measure, each in its own process: the identity service (its real entry
-// point, src/main.ts, against the bench's database and Redis prefix) and the two echo servers
+// The servers the rows measure, each in its own process: the identity service (as `npm start`
+// runs it, dist/src/main.js, against the bench's database and Redis prefix) and the two echo servers
 // of the ceiling rows.
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import type { ServerMessage } from "./servers/ipc.js";
-import { exited, forkTs, freePort, spawnTs, stopChild } from "./processes.js";
+import { exited, forkTs, freePort, spawnJs, stopChild } from "./processes.js";
 import { BENCH_OTP_CODE, TEST_PHONE_PREFIX } from "./users.js";
 
 export type TargetKind = "service" | "echo-connect" | "echo-grpcjs";
@@ -16,6 +16,8 @@ export interface Target {
   readonly url: string;
   /** Calls of `procedure` ("/pkg.Service/Method") the server completed with OK so far. */
   okCalls(procedure: string): Promise<number>;
+  /** The service's V8 heap in use, MB (from its /metrics); undefined for the echo servers. */
+  heapUsedMb?(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -34,7 +36,8 @@ export interface ServiceOptions extends ProcessOptions {
 
 const profiling = (o: ProcessOptions) => (o.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`] : []);
 
-const SERVICE_ENTRY = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+/** What `npm start` runs after building (see buildService). */
+const SERVICE_ENTRY = fileURLToPath(new URL("../dist/src/main.js", import.meta.url));
 const ECHO_ENTRIES = {
   "echo-connect": fileURLToPath(new URL("./servers/echo-connect.ts", import.meta.url)),
   "echo-grpcjs": fileURLToPath(new URL("./servers/echo-grpcjs.ts", import.meta.url)),
@@ -81,6 +84,12 @@ export function parseOkCalls(metrics: string, procedure: string): number {
   return total;
 }
 
+/** A gauge's value from Prometheus text (the first sample of that name). */
+export function parseGauge(metrics: string, name: string): number | undefined {
+  const line = metrics.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+}
+
 async function waitReady(child: ChildProcess, url: string, logFile: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let stopped = false;
@@ -97,7 +106,7 @@ async function waitReady(child: ChildProcess, url: string, logFile: string): Pro
 export async function startService(o: ServiceOptions): Promise<Target> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawnTs(SERVICE_ENTRY, { env: serviceEnv(o, port), logFile: o.logFile, nodeFlags: [...o.nodeFlags, ...profiling(o)] });
+  const child = spawnJs(SERVICE_ENTRY, { env: serviceEnv(o, port), logFile: o.logFile, nodeFlags: [...o.nodeFlags, ...profiling(o)] });
   try {
     await waitReady(child, url, o.logFile);
   } catch (err) {
@@ -109,6 +118,7 @@ export async function startService(o: ServiceOptions): Promise<Target> {
     pid: child.pid!,
     url,
     okCalls: async (procedure) => parseOkCalls(await (await fetch(`${url}/metrics`)).text(), procedure),
+    heapUsedMb: async () => (parseGauge(await (await fetch(`${url}/metrics`)).text(), "nodejs_heap_size_used_bytes") ?? NaN) / 2 ** 20,
     stop: () => stopChild(child),
   };
 }

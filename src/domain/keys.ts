@@ -22,7 +22,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type JsonWebKey, type KeyObject } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { PROJECT_ROOT } from "../project-root.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 
@@ -58,7 +58,7 @@ export class KeyError extends Error {
 }
 
 /** Where development and test keep their generated key (the project's `.keys/`). */
-export const DEV_KEYS_DIR = fileURLToPath(new URL("../../.keys/", import.meta.url));
+export const DEV_KEYS_DIR = path.join(PROJECT_ROOT, ".keys");
 const DEV_KEY_FILE = "dev.pem";
 const KID = /^[A-Za-z0-9._-]{1,64}$/;
 const MIN_RSA_BITS = 2048;

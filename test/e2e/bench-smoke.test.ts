@@ -1,6 +1,6 @@
 // The benchmark harness (bench/, `npm run bench`) in its smoke mode, once, as a child process,
 // so that it cannot rot: it must complete and report every row with numbers. No timing is
-// asserted — the figures depend on the machine. Slow (about a minute): it starts the service,
+// asserted — the figures depend on the machine. Slow (about a minute): it builds and starts the service,
 // both echo servers and a load worker per row, on a database and Redis prefix of this run.
 import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
@@ -34,6 +34,13 @@ describe("bench --smoke", function () {
         expect(row, row.id).not.to.have.property("failed");
         for (const field of NUMBERS) expect((row as RowResult)[field], `${row.id}.${field}`).to.be.a("number").and.satisfy(Number.isFinite);
         expect((row as RowResult).ops, `${row.id}.ops`).to.be.greaterThan(0);
+      }
+      // The service's memory with the sessions live: after signing them in, and at rest.
+      const memory = report.serviceMemory!;
+      expect(memory.sessions).to.equal(200);
+      for (const sample of [memory.afterSignIn, memory.atRest!]) {
+        expect(sample.rssMb).to.be.a("number").and.greaterThan(0);
+        expect(sample.heapUsedMb).to.be.a("number").and.greaterThan(0);
       }
     } finally {
       await rm(out, { recursive: true, force: true });
