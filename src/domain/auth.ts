@@ -147,7 +147,8 @@ export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth
     },
 
     async getMe(caller) {
-      const user = await userById(caller.principal.subject);
+      // The session check of this call read the account already; other callers load it.
+      const user = caller.account?.id === caller.principal.subject ? caller.account : await userById(caller.principal.subject);
       if (!user?.isActive) throw unauthenticated("Session has ended");
       return user;
     },

@@ -1,6 +1,7 @@
 // Who is calling and from where: built by the server's interceptors, passed to the domain
 // as plain data (no transport types).
 import { permissionDenied, unauthenticated } from "./errors.js";
+import type { UserView } from "./users.js";
 
 export type PrincipalRole = "staff" | "service";
 
@@ -26,6 +27,8 @@ export interface RequestMeta {
 
 export interface Caller {
   principal?: Principal;
+  /** The signed-in user's account as the session check of this very call read it. */
+  account?: UserView;
   meta: RequestMeta;
 }
 

@@ -16,6 +16,7 @@ import type { DeviceInfoInput } from "./device-info.js";
 import { invalid, notFound, unauthenticated } from "./errors.js";
 import { formatRefreshToken, isGenuine, newSeed, openFromGrace, parseRefreshToken, sealForGrace, type ParsedRefreshToken } from "./refresh-tokens.js";
 import { subkey } from "./server-secret.js";
+import { USER_VIEW_COLUMNS, viewOf, type UserRow, type UserView } from "./users.js";
 import type { TokenIssuer } from "./tokens.js";
 
 export interface TokenPair {
@@ -59,8 +60,11 @@ export interface Sessions {
   logout(caller: Caller & { principal: Principal }, refreshToken?: string): Promise<void>;
   list(caller: Caller & { principal: Principal }): Promise<SessionView[]>;
   revoke(caller: Caller & { principal: Principal }, sessionId: string): Promise<void>;
-  /** For the auth interceptor: the session is live and the user active; says whether the user is staff. */
-  checkPrincipal(principal: Principal): Promise<{ staff: boolean }>;
+  /**
+   * For the auth interceptor: the session is live and the user active; says whether the user
+   * is staff, and gives the user's account (read in the same query) to the call.
+   */
+  checkPrincipal(principal: Principal): Promise<{ staff: boolean; account?: UserView }>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -84,12 +88,6 @@ interface RefreshRow {
   is_staff: boolean;
 }
 
-/** A live session (not ended, not expired) with its user's flags. */
-interface LiveSession {
-  userId: string;
-  isActive: boolean;
-  isStaff: boolean;
-}
 
 export function createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger }: SessionDeps): Sessions {
   const log = logger.child({ component: "sessions" });
@@ -97,13 +95,14 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
   const { accessTtlSeconds, refreshTtlSeconds, refreshGraceSeconds } = config.jwt;
   const expiry = () => new Date(Date.now() + refreshTtlSeconds * 1000);
   const liveSession = createBatchLoader(async (ids: string[]) => {
-    const rows = await queryPrepared<{ id: string; user_id: string; is_active: boolean; is_staff: boolean }>(
+    const rows = await queryPrepared<UserRow & { session_id: string }>(
       sequelize,
-      `SELECT s.id, s.user_id, u.is_active, u.is_staff FROM sessions s JOIN users u ON u.id = s.user_id
+      `SELECT s.id AS session_id, ${USER_VIEW_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
         WHERE s.id = ANY($1::uuid[]) AND s.revoked_at IS NULL AND s.expires_at > now()`,
       [ids],
     );
-    return new Map(rows.map((r): [string, LiveSession] => [r.id, { userId: r.user_id, isActive: r.is_active, isStaff: r.is_staff }]));
+    // A live session with its user's account.
+    return new Map(rows.map((r): [string, UserView] => [r.session_id, viewOf(r)]));
   });
 
   function issue(userId: string, isStaff: boolean, session: Pick<Session, "id" | "refreshGeneration" | "refreshSeed">): Omit<TokenPair, "sessionId"> {
@@ -271,9 +270,9 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
       // Session ids are UUIDs: anything else matches no session, and must not reach the shared
       // query (PostgreSQL would refuse it, failing every check of the batch).
       if (!principal.sessionId || !UUID.test(principal.sessionId)) throw unauthenticated();
-      const session = await liveSession(principal.sessionId);
-      if (session?.userId !== principal.subject || !session.isActive) throw unauthenticated("Session has ended");
-      return { staff: session.isStaff };
+      const account = await liveSession(principal.sessionId);
+      if (account?.id !== principal.subject || !account.isActive) throw unauthenticated("Session has ended");
+      return { staff: account.isStaff, account };
     },
   };
 }

@@ -29,9 +29,10 @@ export function toUserView(u: User): UserView {
   };
 }
 
-const USER_COLUMNS = "id, username, email, phone_number, is_active, is_staff, date_joined, last_login";
+/** The columns of a UserView, of the users table aliased `u`. */
+export const USER_VIEW_COLUMNS = "u.id, u.username, u.email, u.phone_number, u.is_active, u.is_staff, u.date_joined, u.last_login";
 
-interface UserRow {
+export interface UserRow {
   id: string;
   username: string;
   email: string | null;
@@ -42,7 +43,7 @@ interface UserRow {
   last_login: Date | null;
 }
 
-const viewOf = (r: UserRow): UserView => ({
+export const viewOf = (r: UserRow): UserView => ({
   id: r.id,
   username: r.username,
   email: r.email ?? "",
@@ -55,13 +56,13 @@ const viewOf = (r: UserRow): UserView => ({
 
 /** The accounts of these ids (one query; ids with no account are absent from the map). */
 export async function loadUsers(sequelize: Sequelize, ids: readonly string[]): Promise<Map<string, UserView>> {
-  const rows = await queryPrepared<UserRow>(sequelize, `SELECT ${USER_COLUMNS} FROM users WHERE id = ANY($1::uuid[])`, [ids]);
+  const rows = await queryPrepared<UserRow>(sequelize, `SELECT ${USER_VIEW_COLUMNS} FROM users u WHERE u.id = ANY($1::uuid[])`, [ids]);
   return new Map(rows.map((r) => [r.id, viewOf(r)]));
 }
 
 /** The account owning a normalised identifier, if any. */
 export async function findByIdentifier(sequelize: Sequelize, id: Identifier): Promise<UserView | undefined> {
-  const where = id.kind === "email" ? "lower(email) = $1" : "phone_number = $1";
-  const [row] = await queryPrepared<UserRow>(sequelize, `SELECT ${USER_COLUMNS} FROM users WHERE ${where}`, [id.value]);
+  const where = id.kind === "email" ? "lower(u.email) = $1" : "u.phone_number = $1";
+  const [row] = await queryPrepared<UserRow>(sequelize, `SELECT ${USER_VIEW_COLUMNS} FROM users u WHERE ${where}`, [id.value]);
   return row && viewOf(row);
 }

@@ -30,12 +30,15 @@ import { auth, AuthPolicy } from "../../gen/identity/v1/options_pb.js";
 import type { Principal } from "../domain/caller.js";
 import type { DenyList } from "../domain/deny-list.js";
 import { InvalidTokenError, type TokenIssuer } from "../domain/tokens.js";
+import type { UserView } from "../domain/users.js";
 import type { Logger } from "../logger.js";
-import { principalKey, requestMetaKey } from "./context.js";
+import { accountKey, principalKey, requestMetaKey } from "./context.js";
 
 export interface PrincipalStatus {
   /** users.is_staff of the user; false for services. */
   staff: boolean;
+  /** The user's account, when the check read it: handed to the call (Caller.account). */
+  account?: UserView;
 }
 
 export interface AuthInterceptorOptions {
@@ -87,7 +90,7 @@ export function createAuthInterceptor({ issuer, denyList, checkPrincipal, servic
     return new ConnectError(message, code);
   };
 
-  async function authenticate(req: UnaryRequest | StreamRequest): Promise<Principal> {
+  async function authenticate(req: UnaryRequest | StreamRequest): Promise<{ principal: Principal; account?: UserView }> {
     const token = BEARER.exec(req.header.get("authorization") ?? "")?.[1];
     if (!token) throw refuse(req, Code.Unauthenticated, "Authentication required", "no bearer token", "debug");
     let principal: Principal;
@@ -102,8 +105,8 @@ export function createAuthInterceptor({ issuer, denyList, checkPrincipal, servic
     const status = checkPrincipal(principal);
     status.catch(() => {}); // observed below; keeps a denied token's rejection from going unhandled
     if (await denied) throw refuse(req, Code.Unauthenticated, "Invalid access token", "jti denied");
-    const { staff } = await status;
-    return principal.kind === "user" ? { ...principal, roles: staff ? ["staff"] : [] } : principal;
+    const { staff, account } = await status;
+    return principal.kind === "user" ? { principal: { ...principal, roles: staff ? ["staff"] : [] }, account } : { principal };
   }
 
   return (next) => async (req) => {
@@ -112,9 +115,10 @@ export function createAuthInterceptor({ issuer, denyList, checkPrincipal, servic
     if (policy === AuthPolicy.NONE) return next(req);
     const permits = rules.get(policy);
     if (!permits) throw refuse(req, Code.PermissionDenied, "Permission denied", `method has no usable auth policy (${policy})`, "error");
-    const principal = await authenticate(req);
+    const { principal, account } = await authenticate(req);
     if (!permits(principal)) throw refuse(req, Code.PermissionDenied, "Permission denied", `${principal.kind} not allowed by ${AuthPolicy[policy]}`);
     req.contextValues.set(principalKey, principal);
+    if (account) req.contextValues.set(accountKey, account);
     return next(req);
   };
 }

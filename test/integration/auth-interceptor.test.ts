@@ -16,8 +16,9 @@ import { DomainError, unauthenticated } from "../../src/domain/errors.js";
 import { createKeyRing, ringKey } from "../../src/domain/keys.js";
 import { createTokenIssuer } from "../../src/domain/tokens.js";
 import { createLogger } from "../../src/logger.js";
-import { createAuthInterceptor } from "../../src/server/auth-interceptor.js";
-import { principalKey } from "../../src/server/context.js";
+import type { UserView } from "../../src/domain/users.js";
+import { createAuthInterceptor, type PrincipalStatus } from "../../src/server/auth-interceptor.js";
+import { callerOf, principalKey } from "../../src/server/context.js";
 import { REDIS_URL, uniqueRedisPrefix } from "../support/env.js";
 
 const config = loadConfig({ NODE_ENV: "test" });
@@ -38,8 +39,9 @@ describe("auth interceptor", () => {
   let redis: Redis;
   const users = new Map<string, { active: boolean; staff: boolean }>();
   const liveSessions = new Set<string>();
-  let checkPrincipal: (p: Principal) => Promise<{ staff: boolean }>;
+  let checkPrincipal: (p: Principal) => Promise<PrincipalStatus>;
   let seen: Principal | undefined | "not called";
+  let seenAccount: UserView | undefined;
   let escaped: unknown;
 
   // A database stand-in: what the real checkPrincipal will read from users and sessions.
@@ -84,6 +86,7 @@ describe("auth interceptor", () => {
       (router) => {
         const see = (ctx: HandlerContext) => {
           seen = ctx.values.get(principalKey);
+          seenAccount = callerOf(ctx).account;
           return {};
         };
         router.service(UserAuthService, { requestOtp: (_, ctx) => see(ctx), getMe: (_, ctx) => see(ctx) });
@@ -111,6 +114,7 @@ describe("auth interceptor", () => {
     liveSessions.add("s-alice").add("s-sam");
     checkPrincipal = databaseCheck;
     seen = "not called";
+    seenAccount = undefined;
     escaped = undefined;
   });
 
@@ -249,6 +253,16 @@ describe("auth interceptor", () => {
   });
 
   describe("checkPrincipal", () => {
+    it("hands the account it read to the call (GetMe answers from it)", async () => {
+      const account: UserView = { id: "alice", username: "alice", email: "", phoneNumber: "+15550000001", isActive: true, isStaff: false, dateJoined: new Date(0), lastLogin: null };
+      checkPrincipal = async (p) => ({ ...(await databaseCheck(p)), account });
+      await clients.auth.getMe({}, bearer(userToken("alice").token));
+      expect(seenAccount).to.deep.equal(account);
+      checkPrincipal = databaseCheck;
+      await clients.auth.getMe({}, bearer(userToken("alice").token));
+      expect(seenAccount).to.equal(undefined);
+    });
+
     it("receives the verified principal", async () => {
       const calls: Principal[] = [];
       checkPrincipal = async (p) => {
