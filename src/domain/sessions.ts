@@ -88,7 +88,6 @@ interface RefreshRow {
   is_staff: boolean;
 }
 
-
 export function createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger }: SessionDeps): Sessions {
   const log = logger.child({ component: "sessions" });
   const refreshKey = subkey(secret, "identity/refresh-token/v1");
