@@ -5,6 +5,7 @@
 import { parsePhoneNumberFromString } from "libphonenumber-js";
 import { domainToASCII } from "node:url";
 import { invalid } from "./errors.js";
+import type { ExpiringMap } from "./expiring-map.js";
 
 export type IdentifierKind = "email" | "phone";
 
@@ -23,6 +24,12 @@ export interface NormalizeOptions {
    * the reserved ranges used as OTP test identifiers fail libphonenumber's isValid().
    */
   testPhonePrefixes?: readonly string[];
+  /**
+   * Remembers valid phone numbers (input as given, trimmed → E.164) for these options:
+   * libphonenumber's validation is a noticeable part of a sign-in, which normalises the same
+   * number on each of its three calls.
+   */
+  phoneMemo?: ExpiringMap<string, string>;
 }
 
 const MAX_EMAIL = 254; // RFC 5321 forward-path limit, less the angle brackets
@@ -63,10 +70,15 @@ export function normalizeEmail(raw: string, opts: NormalizeOptions = {}): string
  * Phone number in international form ("+…" or "00…", spaces, dots, dashes and brackets
  * allowed) → E.164. There is no default country: a national number is ambiguous.
  */
+const PHONE_MEMO_MS = 10 * 60_000;
+
 export function normalizePhone(raw: string, opts: NormalizeOptions = {}): string {
   const field = opts.field ?? "phone_number";
   const description = "must be a phone number in international format, e.g. +12133734253";
   let s = raw.trim();
+  const known = opts.phoneMemo?.get(s);
+  if (known) return known;
+  const input = s;
   if (s.length > MAX_PHONE_INPUT || !PHONE_CHARS.test(s)) fail(field, description);
   if (s.startsWith("00")) s = `+${s.slice(2)}`;
   if (!s.startsWith("+")) fail(field, description);
@@ -75,6 +87,7 @@ export function normalizePhone(raw: string, opts: NormalizeOptions = {}): string
   const e164 = parsed.number;
   const isTest = (opts.testPhonePrefixes ?? []).some((p) => e164.startsWith(p));
   if (!(parsed.isValid() || (isTest && parsed.isPossible()))) fail(field, "is not a valid phone number");
+  opts.phoneMemo?.set(input, e164, Date.now() + PHONE_MEMO_MS);
   return e164;
 }
 

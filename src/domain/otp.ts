@@ -20,6 +20,7 @@ import { DeliveryError } from "../notify/types.js";
 import type { AuditEntry } from "./audit.js";
 import type { RequestMeta } from "./caller.js";
 import { DomainError, exhausted, invalid, unauthenticated } from "./errors.js";
+import { ExpiringMap } from "./expiring-map.js";
 import { maskIdentifier, normalizeEmail, normalizeIdentifier, normalizePhone, type Identifier, type IdentifierKind } from "./identifiers.js";
 import { createOtpStore } from "./otp-store.js";
 import { parseTestIdentifiers } from "./otp-test-identifiers.js";
@@ -134,10 +135,11 @@ export function createOtpService({ redis, config, secret, notifier, logger, audi
     );
   }
 
+  const phoneMemo = new ExpiringMap<string, string>(10_000);
   const normalize: IdentifierNormalizer = {
-    identifier: (raw, field = "identifier") => normalizeIdentifier(raw, { field, testPhonePrefixes: tests.phonePrefixes }),
+    identifier: (raw, field = "identifier") => normalizeIdentifier(raw, { field, testPhonePrefixes: tests.phonePrefixes, phoneMemo }),
     email: (raw, field = "email") => normalizeEmail(raw, { field }),
-    phone: (raw, field = "phone_number") => normalizePhone(raw, { field, testPhonePrefixes: tests.phonePrefixes }),
+    phone: (raw, field = "phone_number") => normalizePhone(raw, { field, testPhonePrefixes: tests.phonePrefixes, phoneMemo }),
   };
 
   /** Counts RequestOtp and VerifyOtp calls alike against the client's network. */

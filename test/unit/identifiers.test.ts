@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import { DomainError } from "../../src/domain/errors.js";
+import { ExpiringMap } from "../../src/domain/expiring-map.js";
 import { maskIdentifier, normalizeEmail, normalizeIdentifier, normalizePhone, type Identifier } from "../../src/domain/identifiers.js";
 import { ipBucket } from "../../src/domain/rate-limit.js";
 
@@ -37,6 +38,18 @@ describe("identifiers", () => {
       expect(normalizeIdentifier(raw)).to.deep.equal(expected);
     });
   }
+
+  it("remembers valid phone numbers in the memo it is given, and never an invalid one", () => {
+    const phoneMemo = new ExpiringMap<string, string>(10);
+    for (const [raw, expected] of good) expect(normalizeIdentifier(raw, { phoneMemo })).to.deep.equal(expected);
+    expect(phoneMemo.get("+1 (213) 373-4253")).to.equal("+12133734253");
+    expect(phoneMemo.get("+44 20 7946 0958")).to.equal("+442079460958");
+    expect(violation(() => normalizePhone("+1 555 123 4567", { phoneMemo })).description).to.equal("is not a valid phone number");
+    expect(phoneMemo.get("+1 555 123 4567")).to.equal(undefined);
+    // Answers come from the memo: an entry planted there is returned as is.
+    phoneMemo.set("+10000000000", "+12133734253", Date.now() + 60_000);
+    expect(normalizePhone("+10000000000", { phoneMemo })).to.equal("+12133734253");
+  });
 
   const bad: Array<[string, RegExp]> = [
     ["", /required/],
