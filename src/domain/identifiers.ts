@@ -66,12 +66,12 @@ export function normalizeEmail(raw: string, opts: NormalizeOptions = {}): string
   return email;
 }
 
+const PHONE_MEMO_MS = 10 * 60_000;
+
 /**
  * Phone number in international form ("+…" or "00…", spaces, dots, dashes and brackets
  * allowed) → E.164. There is no default country: a national number is ambiguous.
  */
-const PHONE_MEMO_MS = 10 * 60_000;
-
 export function normalizePhone(raw: string, opts: NormalizeOptions = {}): string {
   const field = opts.field ?? "phone_number";
   const description = "must be a phone number in international format, e.g. +12133734253";

@@ -37,9 +37,10 @@ const INSERT_ROWS = `INSERT INTO user_audit_logs (${COLUMNS}) SELECT * FROM unne
 /** Inserts one row per entry, in one INSERT statement per thousand rows. */
 export async function writeAudit(models: Pick<Models, "UserAuditLog">, entry: AuditEntry | readonly AuditEntry[], transaction?: Transaction): Promise<void> {
   const entries: readonly AuditEntry[] = Array.isArray(entry) ? entry : [entry as AuditEntry];
+  const now = new Date();
   for (let first = 0; first < entries.length; first += ROWS_PER_INSERT) {
     const columns: unknown[][] = CASTS.map(() => []);
-    for (const e of entries.slice(first, first + ROWS_PER_INSERT)) rowOf(e, new Date()).forEach((value, i) => columns[i]!.push(value));
+    for (const e of entries.slice(first, first + ROWS_PER_INSERT)) rowOf(e, now).forEach((value, i) => columns[i]!.push(value));
     await queryPrepared(models.UserAuditLog.sequelize!, INSERT_ROWS, columns, transaction);
   }
 }
