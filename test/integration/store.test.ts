@@ -45,7 +45,7 @@ const INDEXES = [
   "user_devices_fcm_token_idx",
   "user_devices_user_active_last_used_idx",
   "sessions_pkey",
-  "sessions_user_revoked_expires_idx",
+  "sessions_user_idx",
   "user_audit_logs_pkey",
   "user_audit_logs_user_created_idx",
   "user_audit_logs_created_idx",
@@ -135,10 +135,13 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(fks).to.deep.equal(
           ["analytics_reports", "notification_log", "points_transactions", "sessions", "user_devices", "user_kyc", "user_points", "user_profiles"].map((table_name) => ({ table_name, delete_rule: "CASCADE" })),
         );
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }]);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }, { name: "0003_sessions_hot_updates" }]);
+        expect(indexes).to.not.include("sessions_user_revoked_expires_idx");
+        const [sessions] = await sql<{ reloptions: string[] }>(config.databaseUrl, "SELECT reloptions FROM pg_class WHERE relname = 'sessions'");
+        expect(sessions!.reloptions).to.deep.equal(["fillfactor=80"]);
 
         expect(await migrate(stores.sequelize, logger)).to.deep.equal([]);
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(2);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(3);
       } finally {
         await stores.close();
       }
@@ -151,13 +154,16 @@ describe("store (PostgreSQL + Redis)", () => {
       const b = openDatabase({ databaseUrl: url }, logger);
       try {
         const applied = await Promise.all([migrate(a, logger), migrate(b, logger)]);
-        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs"]);
+        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
 
+        expect(await revertLastMigration(a, logger)).to.equal("0003_sessions_hot_updates");
+        const indexes = (await sql<{ indexname: string }>(url, "SELECT indexname FROM pg_indexes WHERE tablename = 'sessions' ORDER BY 1")).map((r) => r.indexname);
+        expect(indexes).to.deep.equal(["sessions_pkey", "sessions_user_revoked_expires_idx"]);
         expect(await revertLastMigration(a, logger)).to.equal("0002_jobs");
         expect(await revertLastMigration(a, logger)).to.equal("0001_initial");
         expect(await publicTables(url)).to.deep.equal(["schema_migrations"]);
-        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs"]);
+        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
       } finally {
         await Promise.all([a.close(), b.close()]);
