@@ -5,8 +5,8 @@
 // (a user's sessions, filtered on the row; users hold a handful) and the foreign key's
 // cascades, and no column a refresh or a revocation changes is indexed any longer. A fill
 // factor of 80 leaves room on each page for the new row versions (new pages only; existing
-// ones as they are rewritten). Measured with bench/pgbench-refresh.sql: every refresh update
-// HOT afterwards (bench/RESULTS.md, "Left as they are").
+// ones as they are rewritten). Measured: every refresh update HOT afterwards (bench/RESULTS.md,
+// S12).
 //
 // Plain CREATE/DROP INDEX, inside the migration's transaction: they hold a write lock on
 // sessions while the index builds (about a second per million sessions on the bench machine).
