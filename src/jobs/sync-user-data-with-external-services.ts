@@ -21,6 +21,7 @@
 //
 // The snapshot: the user, the profile and the KYC status — no document numbers or images,
 // no tokens or session data. A user deleted meanwhile is sent as `"user": null`.
+import type { UserRow } from "../domain/users.js";
 import { inBatches, select, type JobContext, type JobSpec } from "./context.js";
 import { postWebhook, WebhookError } from "./webhook.js";
 
@@ -106,16 +107,10 @@ interface Due {
   reasons: string[];
 }
 
-interface SnapshotRow {
+/** A user's columns (null id: the user is gone) and what the snapshot adds to them. */
+interface SnapshotRow extends Omit<UserRow, "id"> {
   requested_id: string;
   id: string | null;
-  username: string;
-  email: string | null;
-  phone_number: string | null;
-  is_active: boolean;
-  is_staff: boolean;
-  date_joined: Date;
-  last_login: Date | null;
   last_activity_at: Date | null;
   deactivated_at: Date | null;
   full_name: string | null;

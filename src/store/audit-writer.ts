@@ -8,8 +8,8 @@ import type { Models } from "./models/index.js";
 import { queryPrepared } from "./prepared.js";
 
 const COLUMNS = "user_id, actor_id, action, entity_type, entity_id, old_values, new_values, ip_address, user_agent, session_id, created_at";
-// Every value is cast to its column's type: rows travel as arrays or through a VALUES list in
-// a SELECT, where PostgreSQL cannot infer parameter types from the target table.
+// The type of each column: rows travel as typed arrays through unnest() in a SELECT, where
+// PostgreSQL cannot infer parameter types from the target table.
 const CASTS = ["uuid", "text", "text", "text", "text", "jsonb", "jsonb", "text", "text", "uuid", "timestamptz"];
 
 const json = (value: Record<string, unknown> | null | undefined) => (value == null ? null : JSON.stringify(value));
@@ -17,31 +17,30 @@ const json = (value: Record<string, unknown> | null | undefined) => (value == nu
 /** An entry's values in the order of COLUMNS. */
 const rowOf = (e: AuditEntry, now: Date): unknown[] => [e.userId, e.actorId ?? null, e.action, e.entityType, e.entityId ?? null, json(e.oldValues), json(e.newValues), e.ipAddress ?? null, e.userAgent ?? null, e.sessionId ?? null, now];
 
-/** The rows of `entries` as a VALUES list, their values appended to `bind` as positional parameters. */
-function auditValuesSql(entries: readonly AuditEntry[], bind: unknown[]): string {
+/**
+ * A SELECT of `entries` as rows of COLUMNS, their values appended to `bind`: each column
+ * travels as one array parameter, so the statement's text is the same whatever the number of
+ * rows (one prepared statement).
+ */
+function auditRowsSql(entries: readonly AuditEntry[], bind: unknown[]): string {
+  const first = bind.length + 1;
+  const columns: unknown[][] = CASTS.map(() => []);
   const now = new Date();
-  const rows = entries.map((e) => {
-    const first = bind.length + 1;
-    bind.push(...rowOf(e, now));
-    return `(${CASTS.map((type, i) => `$${first + i}::${type}`).join(", ")})`;
-  });
-  return `VALUES ${rows.join(", ")}`;
+  for (const e of entries) rowOf(e, now).forEach((value, i) => columns[i]!.push(value));
+  bind.push(...columns);
+  return `SELECT * FROM unnest(${CASTS.map((type, i) => `$${first + i}::${type}[]`).join(", ")})`;
 }
 
 /** Rows per INSERT, so that one statement's arrays stay small. */
 const ROWS_PER_INSERT = 1000;
 
-// One statement text whatever the number of rows: each column travels as one array.
-const INSERT_ROWS = `INSERT INTO user_audit_logs (${COLUMNS}) SELECT * FROM unnest(${CASTS.map((type, i) => `$${i + 1}::${type}[]`).join(", ")})`;
-
 /** Inserts one row per entry, in one INSERT statement per thousand rows. */
 export async function writeAudit(models: Pick<Models, "UserAuditLog">, entry: AuditEntry | readonly AuditEntry[], transaction?: Transaction): Promise<void> {
   const entries: readonly AuditEntry[] = Array.isArray(entry) ? entry : [entry as AuditEntry];
-  const now = new Date();
   for (let first = 0; first < entries.length; first += ROWS_PER_INSERT) {
-    const columns: unknown[][] = CASTS.map(() => []);
-    for (const e of entries.slice(first, first + ROWS_PER_INSERT)) rowOf(e, now).forEach((value, i) => columns[i]!.push(value));
-    await queryPrepared(models.UserAuditLog.sequelize!, INSERT_ROWS, columns, transaction);
+    const bind: unknown[] = [];
+    const rows = auditRowsSql(entries.slice(first, first + ROWS_PER_INSERT), bind);
+    await queryPrepared(models.UserAuditLog.sequelize!, `INSERT INTO user_audit_logs (${COLUMNS}) ${rows}`, bind, transaction);
   }
 }
 
@@ -53,8 +52,8 @@ export interface AuditedChange {
 }
 
 /**
- * Changes and the audit rows that record them, sent as one statement —
- * `WITH c0 AS (<change> RETURNING 1), … INSERT INTO user_audit_logs …` — so they take one round
+ * Changes and the audit rows that record them, sent as one statement — `WITH c0 AS (<change>
+ * RETURNING 1), …, audit AS (INSERT INTO user_audit_logs …) SELECT …` — so they take one round
  * trip and are applied atomically, inside `transaction` or on their own. The audit rows are
  * written only when every change touched a row (a guarded UPDATE that matched nothing records
  * nothing), and the answer says whether they did. The changes must not touch the same row
@@ -69,7 +68,7 @@ export async function writeChangesWithAudit(sequelize: Sequelize, transaction: T
   });
   const applied = changes.map((_, i) => `EXISTS (SELECT 1 FROM c${i})`).join(" AND ");
   const entries = changes.flatMap((c) => c.audit);
-  const audit = entries.length ? `, audit AS (INSERT INTO user_audit_logs (${COLUMNS}) SELECT * FROM (${auditValuesSql(entries, bind)}) AS entry WHERE ${applied})` : "";
+  const audit = entries.length ? `, audit AS (INSERT INTO user_audit_logs (${COLUMNS}) ${auditRowsSql(entries, bind)} WHERE ${applied})` : "";
   const [row] = await queryPrepared<{ applied: boolean }>(sequelize, `WITH ${ctes.join(", ")}${audit} SELECT ${applied} AS applied`, bind, transaction);
   return row!.applied;
 }
