@@ -170,20 +170,32 @@ interface CallRecord {
 
 const callRecordKey = createContextKey<CallRecord | undefined>(undefined, { description: "call observation" });
 
+/** Ends the observation of a call (once; later calls do nothing), with what ended it: an error, or nothing for a call that completed. */
+export type EndCall = (reason?: unknown) => void;
+
+export interface CallObserver {
+  /** Starts a call's clock; the call is logged and counted when the returned function is called. */
+  start(ctx: HandlerContext): EndCall;
+  /** connect-node's request gate: start(), ended when the call's signal aborts. */
+  requestGate(ctx: HandlerContext): void;
+  /** Records the outcome as the outermost interceptor sees it. */
+  interceptor: Interceptor;
+}
+
 /**
  * One log line and the RPC metrics per call. Interceptors only see calls whose request
- * was read and parsed, so the clock starts in the request gate (after the headers, before
- * the body) and the line is written when the call's signal aborts — which Connect does
- * at the end of every call, with the error as the reason when one ended it. A malformed
- * or oversized request is therefore logged and counted too.
+ * was read and parsed, so the clock starts before the body is read and the line is written
+ * when the call ends: connect-node aborts each call's signal at its end, with the error as
+ * the reason when one ended it (requestGate); the unary gRPC fast path ends its calls
+ * directly (start). A malformed or oversized request is therefore logged and counted too.
  */
-export function callObserver(logger: Logger, metrics: Metrics): { requestGate: (ctx: HandlerContext) => void; interceptor: Interceptor } {
-  const finish = (ctx: HandlerContext, record: CallRecord, started: bigint) => {
+export function callObserver(logger: Logger, metrics: Metrics): CallObserver {
+  const finish = (ctx: HandlerContext, record: CallRecord, started: bigint, reason: unknown) => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    // After a success Connect aborts without a reason (which reads as "canceled"), so the
+    // After a success connect-node aborts without a reason (which reads as "canceled"), so the
     // interceptor's view wins; the reason decides for calls that never reached it (request
     // unreadable or too large) or that ended before it settled (client gone, deadline).
-    const error = record.outcome ? record.outcome.error : ConnectError.from(ctx.signal.reason, Code.Internal);
+    const error = record.outcome ? record.outcome.error : reason === undefined ? undefined : ConnectError.from(reason, Code.Internal);
     const code = codeName(error?.code);
     const service = ctx.service.typeName;
     const method = ctx.method.name;
@@ -197,13 +209,24 @@ export function callObserver(logger: Logger, metrics: Metrics): { requestGate: (
     else logger.info(line, "rpc");
   };
 
+  const start = (ctx: HandlerContext): EndCall => {
+    const started = process.hrtime.bigint();
+    const record: CallRecord = {};
+    ctx.values.set(callRecordKey, record);
+    let ended = false;
+    return (reason) => {
+      if (ended) return;
+      ended = true;
+      finish(ctx, record, started, reason);
+    };
+  };
+
   return {
+    start,
     requestGate(ctx) {
-      const started = process.hrtime.bigint();
-      const record: CallRecord = {};
-      ctx.values.set(callRecordKey, record);
-      if (ctx.signal.aborted) finish(ctx, record, started);
-      else ctx.signal.addEventListener("abort", () => finish(ctx, record, started), { once: true });
+      const end = start(ctx);
+      if (ctx.signal.aborted) end(ctx.signal.reason);
+      else ctx.signal.addEventListener("abort", () => end(ctx.signal.reason), { once: true });
     },
     interceptor: (next) => async (req) => {
       const record = req.contextValues.get(callRecordKey);

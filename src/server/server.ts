@@ -55,7 +55,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const interceptors = [observer.interceptor, errorInterceptor, ...(deps.interceptors ?? [])];
   // Unary gRPC calls of the API services bypass connect-node's protocol handler (same
   // context, gate, interceptors and error mapping; see grpc-unary.ts).
-  const grpcUnary = createGrpcUnaryPath({ interceptors, requestGate: observer.requestGate, contextValues: contextValuesFor, readMaxBytes: config.maxRequestBytes, shutdownSignal: shutdown.signal });
+  const grpcUnary = createGrpcUnaryPath({ interceptors, startCall: observer.start, contextValues: contextValuesFor, readMaxBytes: config.maxRequestBytes, shutdownSignal: shutdown.signal });
 
   let router: ConnectRouter | undefined;
   const rpcHandler = connectNodeAdapter({

@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
@@ -39,13 +39,17 @@ const buf = join(process.cwd(), "node_modules/.bin/buf");
 const maxRequestBytes = 4096;
 const origin = "https://app.example.com";
 
+/** Calls of the test Login whose signal aborted: request id → the reason's code. */
+const abortedCalls = new Map<string, Code>();
+
 /** A small UserAuthService: GetMe echoes the request meta, other methods fail or wait on demand. */
 function testRoutes(router: ConnectRouter): void {
   for (const service of apiServices) if (service !== UserAuthService) router.service(service, {});
   router.service(UserAuthService, {
     getMe(_req, ctx) {
       const meta = ctx.values.get(requestMetaKey);
-      return { user: { id: meta.requestId, username: meta.ip, email: meta.userAgent } };
+      ctx.responseHeader.set("x-echo", ctx.requestHeader.get("x-echo") ?? "none");
+      return { user: { id: meta.requestId, username: meta.ip, email: meta.userAgent, phoneNumber: ctx.requestHeader.get("x-echo") ?? "" } };
     },
     requestOtp() {
       throw invalid([{ field: "identifier", description: "must be an e-mail address or a phone number" }]);
@@ -59,6 +63,7 @@ function testRoutes(router: ConnectRouter): void {
     /** Answers after `identifier` milliseconds, or with the abort reason if the call is aborted first. */
     async login(req, ctx: HandlerContext) {
       await sleep(Number(req.identifier), undefined, { signal: ctx.signal }).catch(() => {
+        abortedCalls.set(ctx.values.get(requestMetaKey).requestId, ConnectError.from(ctx.signal.reason).code);
         throw ctx.signal.reason;
       });
       return { userId: "slow" };
@@ -300,6 +305,70 @@ describe("server (one port, every protocol)", function () {
         failing = false;
       }
     });
+
+    /** A raw grpc-js call: its status (trailers included), response headers and the request id it was sent with. */
+    function rawCall(path: string, body: Uint8Array, opts: { deadlineMs?: number; cancelAfterMs?: number; headers?: Record<string, string> } = {}) {
+      const metadata = new grpc.Metadata();
+      const requestId = `req-fast-${Math.random().toString(36).slice(2, 12)}`;
+      metadata.set("x-request-id", requestId);
+      for (const [k, v] of Object.entries(opts.headers ?? {})) metadata.set(k, v);
+      const options = opts.deadlineMs === undefined ? {} : { deadline: Date.now() + opts.deadlineMs };
+      return new Promise<{ status: grpc.StatusObject; headers?: grpc.Metadata; response?: Buffer; requestId: string }>((resolve) => {
+        let headers: grpc.Metadata | undefined;
+        let response: Buffer | undefined;
+        const call = client.makeUnaryRequest(path, (b: Uint8Array) => Buffer.from(b), (b: Buffer) => b, body, metadata, options, (_err, res) => (response = res));
+        call.on("metadata", (m) => (headers = m));
+        call.on("status", (status) => setImmediate(() => resolve({ status, headers, response, requestId })));
+        if (opts.cancelAfterMs !== undefined) setTimeout(() => call.cancel(), opts.cancelAfterMs);
+      });
+    }
+
+    async function logLine(requestId: string): Promise<Record<string, unknown>> {
+      for (let i = 0; i < 100; i++) {
+        const line = logs.find((l) => l.requestId === requestId && l.msg === "rpc");
+        if (line) return line;
+        await sleep(20);
+      }
+      throw new Error(`no log line for ${requestId}`);
+    }
+
+    const loginBody = (ms: number) => toBinary(LoginRequestSchema, create(LoginRequestSchema, { identifier: String(ms) }));
+
+    it("gives handlers the request headers and returns their response headers, logged and counted as gRPC", async () => {
+      const call = await rawCall("/identity.v1.UserAuthService/GetMe", new Uint8Array(), { headers: { "x-echo": "from-client" } });
+      expect(call.status.code).to.equal(grpc.status.OK);
+      expect(fromBinary(GetMeResponseSchema, call.response!).user?.phoneNumber).to.equal("from-client");
+      expect(call.headers?.get("x-echo")).to.deep.equal(["from-client"]);
+      expect(call.headers?.get("x-request-id")).to.deep.equal([call.requestId]);
+      expect(await logLine(call.requestId)).to.include({ procedure: "/identity.v1.UserAuthService/GetMe", protocol: "grpc", code: "ok" });
+    });
+
+    it("puts an error's metadata and details in the trailers", async () => {
+      const call = await rawCall("/identity.v1.UserAuthService/Register", new Uint8Array());
+      expect(call.status.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
+      expect(call.status.details).to.equal("Too many requests");
+      expect(call.status.metadata.get("retry-after")).to.deep.equal(["30"]);
+      expect(call.status.metadata.get("grpc-status-details-bin")).to.have.length(1);
+      expect(await logLine(call.requestId)).to.include({ code: "resource_exhausted" });
+    });
+
+    it("aborts the handler's signal at the deadline (grpc-timeout) and records deadline_exceeded", async () => {
+      const call = await rawCall("/identity.v1.UserAuthService/Login", loginBody(5000), { deadlineMs: 300 });
+      expect(call.status.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
+      const line = await logLine(call.requestId);
+      expect(line).to.include({ code: "deadline_exceeded" });
+      expect(line.durationMs).to.be.below(2000);
+      expect(abortedCalls.get(call.requestId)).to.equal(Code.DeadlineExceeded);
+    });
+
+    it("aborts the handler's signal when the client cancels, and records canceled", async () => {
+      const call = await rawCall("/identity.v1.UserAuthService/Login", loginBody(5000), { cancelAfterMs: 200 });
+      expect(call.status.code).to.equal(grpc.status.CANCELLED);
+      const line = await logLine(call.requestId);
+      expect(line).to.include({ code: "canceled" });
+      expect(line.durationMs).to.be.below(2000);
+      expect(abortedCalls.get(call.requestId)).to.equal(Code.Canceled);
+    });
   });
 
   describe("reflection and gRPC-Web (buf curl)", () => {
@@ -521,6 +590,34 @@ describe("server (one port, every protocol)", function () {
       const err = await call;
       expect(err).to.be.instanceOf(ConnectError);
       expect([(err as ConnectError).code, (err as ConnectError).rawMessage]).to.deep.equal([Code.Unavailable, "Server is shutting down"]);
+    });
+
+    it("tells gRPC calls still running at the grace deadline to stop (unavailable)", async () => {
+      const srv = await startServer(deps({ SHUTDOWN_GRACE_SECONDS: "1" }));
+      const client = new grpc.Client(`127.0.0.1:${srv.port}`, grpc.credentials.createInsecure());
+      try {
+        const call = grpcUnary(client, "/identity.v1.UserAuthService/Login", LoginRequestSchema, GetMeResponseSchema, create(LoginRequestSchema, { identifier: "15000" })).catch((e: grpc.ServiceError) => e);
+        await sleep(100);
+        await srv.close();
+        const err = (await call) as grpc.ServiceError;
+        expect([err.code, err.details]).to.deep.equal([grpc.status.UNAVAILABLE, "Server is shutting down"]);
+      } finally {
+        client.close();
+      }
+    });
+
+    it("gives handlers the request an interceptor passed on, over gRPC as over Connect", async () => {
+      const replace: Interceptor = (next) => (req) => next({ ...req, header: new Headers([...req.header, ["x-echo", "from-interceptor"]]) });
+      const srv = await startServer(deps({}, { interceptors: [replace] }));
+      const client = new grpc.Client(`127.0.0.1:${srv.port}`, grpc.credentials.createInsecure());
+      try {
+        const viaGrpc = await grpcUnary(client, "/identity.v1.UserAuthService/GetMe", GetMeRequestSchema, GetMeResponseSchema, create(GetMeRequestSchema));
+        const viaConnect = await createClient(UserAuthService, createConnectTransport({ baseUrl: srv.url, httpVersion: "2" })).getMe({});
+        expect([viaGrpc.user?.phoneNumber, viaConnect.user?.phoneNumber]).to.deep.equal(["from-interceptor", "from-interceptor"]);
+      } finally {
+        client.close();
+        await srv.close();
+      }
     });
 
     it("enforces the header timeout on connections the inner servers never listened for", async () => {
