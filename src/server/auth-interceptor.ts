@@ -12,9 +12,15 @@
 //   anything else      permission_denied (fail closed: a method nobody marked is refused).
 //
 // "Valid" means: a well-formed `Authorization: Bearer <jwt>` (gRPC metadata
-// `authorization` is the same header), verified by the token issuer, jti not denied, and
-// accepted by checkPrincipal. Missing or bad tokens → unauthenticated; a valid caller of
-// the wrong kind → permission_denied.
+// `authorization` is the same header), verified by the token issuer, and accepted by
+// checkPrincipal; a service token also must not be on the deny list. Missing or bad
+// tokens → unauthenticated; a valid caller of the wrong kind → permission_denied.
+//
+// A user token is judged by its session, which checkPrincipal reads from the database on
+// every call: every denial of a user token (logout, revoking one's own session) ends that
+// session first, so its token is already refused there, and a Redis look-up per call would
+// only repeat the answer. Service tokens have no session: the deny list is how one is
+// revoked before it expires.
 //
 // Staff = users.is_staff, read by checkPrincipal on every call. The token's "staff" role
 // is only a hint for other backends: a user promoted or demoted since the token was issued
@@ -43,6 +49,7 @@ export interface PrincipalStatus {
 
 export interface AuthInterceptorOptions {
   issuer: Pick<TokenIssuer, "verifyAccess">;
+  /** Consulted for service tokens (see the top of this file). */
   denyList: Pick<DenyList, "isDenied">;
   /**
    * Runs on every call of a protected method, after the token verified. For a user: throw
@@ -100,12 +107,8 @@ export function createAuthInterceptor({ issuer, denyList, checkPrincipal, servic
       if (e instanceof InvalidTokenError) throw refuse(req, Code.Unauthenticated, e.message, e.reason);
       throw e;
     }
-    // Both are round trips on every call: run them together, the deny list deciding first.
-    const denied = denyList.isDenied(principal.jti);
-    const status = checkPrincipal(principal);
-    status.catch(() => {}); // observed below; keeps a denied token's rejection from going unhandled
-    if (await denied) throw refuse(req, Code.Unauthenticated, "Invalid access token", "jti denied");
-    const { staff, account } = await status;
+    if (principal.kind === "service" && (await denyList.isDenied(principal.jti))) throw refuse(req, Code.Unauthenticated, "Invalid access token", "jti denied");
+    const { staff, account } = await checkPrincipal(principal);
     return principal.kind === "user" ? { principal: { ...principal, roles: staff ? ["staff"] : [] }, account } : { principal };
   }
 

@@ -152,10 +152,10 @@ describe("auth interceptor", () => {
       expect(e.rawMessage).to.equal("Invalid access token");
     });
 
-    it("with a denied jti", async () => {
-      const issued = userToken("alice");
+    it("with a denied jti (service tokens; a user token is judged by its session)", async () => {
+      const issued = serviceToken();
       await createDenyList(redis).deny(issued.jti, issued.expiresAt);
-      const e = await expectCode(clients.auth.getMe({}, bearer(issued.token)), Code.Unauthenticated);
+      const e = await expectCode(clients.points.adjustPoints({}, bearer(issued.token)), Code.Unauthenticated);
       expect(e.rawMessage).to.equal("Invalid access token");
     });
 
@@ -284,13 +284,13 @@ describe("auth interceptor", () => {
       expect(e.rawMessage).to.equal("database down");
     });
 
-    it("a denied token is refused even when checkPrincipal also fails", async () => {
-      const issued = userToken("alice");
+    it("a denied service token is refused before checkPrincipal runs", async () => {
+      const issued = serviceToken();
       await createDenyList(redis).deny(issued.jti, issued.expiresAt);
       checkPrincipal = async () => {
         throw new Error("should not surface");
       };
-      await expectCode(clients.auth.getMe({}, bearer(issued.token)), Code.Unauthenticated);
+      await expectCode(clients.points.adjustPoints({}, bearer(issued.token)), Code.Unauthenticated);
     });
   });
 });
