@@ -12,7 +12,7 @@ import { alreadyExists, invalid, notFound, permissionDenied, unauthenticated, Vi
 import type { OtpService } from "./otp.js";
 import { recordUserChange } from "./outbox.js";
 import type { Sessions, TokenPair } from "./sessions.js";
-import { findByIdentifier, loadUsers, USERNAME, type UserView } from "./users.js";
+import { createIdentifierLookup, loadUsers, USERNAME, type UserView } from "./users.js";
 
 export interface RegisterInput {
   verificationToken: string;
@@ -57,6 +57,7 @@ export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth
   // GetMe is the call internal backends make on every request they serve: concurrent calls
   // share one query (the ids come from verified tokens whose session was just checked).
   const userById = createBatchLoader((ids: string[]) => loadUsers(sequelize, ids));
+  const accountOf = createIdentifierLookup(sequelize);
 
   return {
     async register(caller, input) {
@@ -128,7 +129,7 @@ export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth
       const verified = await otp.peekVerificationToken(input.verificationToken, "LOGIN");
       if (verified.identifier !== id.value) throw unauthenticated("invalid or expired verification token");
 
-      const user = await findByIdentifier(sequelize, id);
+      const user = await accountOf(id);
       // Used up whatever follows (Redis is not part of the statement below anyway). Of two
       // concurrent Logins with one token, one gets past this.
       await otp.consumeVerificationToken(input.verificationToken, "LOGIN");

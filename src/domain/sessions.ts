@@ -113,14 +113,20 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
     };
   }
 
-  /** The session of a presented refresh token with its user's flags, when the token is genuine and the session usable. */
-  async function readForRefresh(parsed: ParsedRefreshToken): Promise<RefreshRow> {
-    const [session] = await queryPrepared<RefreshRow>(
+  // Concurrent refreshes read their sessions in one query (the session ids are UUIDs: parseRefreshToken checked them).
+  const refreshRows = createBatchLoader(async (ids: string[]) => {
+    const rows = await queryPrepared<RefreshRow>(
       sequelize,
       `SELECT s.id, s.user_id, s.refresh_seed, s.refresh_generation, s.rotated_at, s.expires_at, s.revoked_at, s.ip_address, s.user_agent, u.is_active, u.is_staff
-         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1`,
-      [parsed.sessionId],
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ANY($1::uuid[])`,
+      [ids],
     );
+    return new Map(rows.map((r): [string, RefreshRow] => [r.id, r]));
+  });
+
+  /** The session of a presented refresh token with its user's flags, when the token is genuine and the session usable. */
+  async function readForRefresh(parsed: ParsedRefreshToken): Promise<RefreshRow> {
+    const session = await refreshRows(parsed.sessionId);
     if (!session || !isGenuine(refreshKey, parsed, session.refresh_seed)) throw badRefresh();
     if (session.revoked_at || session.expires_at.getTime() <= Date.now() || !session.is_active) throw badRefresh();
     return session;

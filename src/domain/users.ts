@@ -1,6 +1,7 @@
 // Accounts: the view callers get, lookups by identifier, and the username rule.
 import type { Sequelize } from "sequelize";
 import { queryPrepared, type User } from "../store/index.js";
+import { createBatchLoader } from "./batch-loader.js";
 import type { Identifier } from "./identifiers.js";
 
 export interface UserView {
@@ -60,9 +61,27 @@ export async function loadUsers(sequelize: Sequelize, ids: readonly string[]): P
   return new Map(rows.map((r) => [r.id, viewOf(r)]));
 }
 
-/** The account owning a normalised identifier, if any. */
-export async function findByIdentifier(sequelize: Sequelize, id: Identifier): Promise<UserView | undefined> {
-  const where = id.kind === "email" ? "lower(u.email) = $1" : "u.phone_number = $1";
-  const [row] = await queryPrepared<UserRow>(sequelize, `SELECT ${USER_VIEW_COLUMNS} FROM users u WHERE ${where}`, [id.value]);
-  return row && viewOf(row);
+/**
+ * Finds the account owning a normalised identifier, if any. Look-ups made during one turn of
+ * the event loop go out as one query (batch-loader.ts): sign-in storms make many at once.
+ */
+export function createIdentifierLookup(sequelize: Sequelize): (id: Identifier) => Promise<UserView | undefined> {
+  const load = createBatchLoader(async (keys: string[]) => {
+    const phones: string[] = [];
+    const emails: string[] = [];
+    for (const key of keys) (key.startsWith("email:") ? emails : phones).push(key.slice(key.indexOf(":") + 1));
+    const rows = await queryPrepared<UserRow>(
+      sequelize,
+      `SELECT ${USER_VIEW_COLUMNS} FROM users u WHERE u.phone_number = ANY($1::text[]) OR lower(u.email) = ANY($2::text[])`,
+      [phones, emails],
+    );
+    const found = new Map<string, UserView>();
+    for (const row of rows) {
+      const view = viewOf(row);
+      if (row.phone_number) found.set(`phone:${row.phone_number}`, view);
+      if (row.email) found.set(`email:${row.email.toLowerCase()}`, view);
+    }
+    return found;
+  });
+  return (id) => load(`${id.kind}:${id.value}`);
 }

@@ -327,6 +327,22 @@ describe("UserAuthService end to end", function () {
       }
     });
 
+    it("answers concurrent refreshes of different sessions each with its own session's pair", async () => {
+      const users = await Promise.all([1, 2, 3, 4].map(() => signUp(server.url)));
+      const auth = clientFor(UserAuthService, server.url, "grpc");
+      const unknown = `00000000-0000-4000-8000-000000000000.0.${"A".repeat(43)}`;
+      const [bogus, ...pairs] = await Promise.all([
+        codeOf(auth.refreshToken({ refreshToken: unknown })),
+        ...users.map((u) => auth.refreshToken({ refreshToken: u.refreshToken })),
+      ]);
+      expect(bogus).to.equal(Code.Unauthenticated);
+      for (const [i, user] of users.entries()) {
+        const pair = pairs[i] as { accessToken: string; refreshToken: string };
+        expect(pair.refreshToken.split(".").slice(0, 2)).to.deep.equal([user.sessionId, "1"]);
+        expect((jwt.decode(pair.accessToken) as { sub: string; sid: string })).to.include({ sub: user.userId, sid: user.sessionId });
+      }
+    });
+
     it("refuses a current refresh token once its session is ended, and records nothing", async () => {
       const user = await signUp(server.url);
       const auth = clientFor(UserAuthService, server.url);
@@ -378,6 +394,22 @@ describe("UserAuthService end to end", function () {
         await b.close();
       }
     });
+  });
+
+  it("signs concurrent Logins into their own accounts, and tells an unknown identifier not_found", async () => {
+    const users = await Promise.all([1, 2, 3].map(() => signUp(server.url)));
+    const auth = clientFor(UserAuthService, server.url, "grpc");
+    const stranger = testPhone();
+    const tokens = await Promise.all([...users.map((u) => u.phone), stranger].map(async (phone) => {
+      await auth.requestOtp({ identifier: phone, purpose: OtpPurpose.LOGIN });
+      return (await auth.verifyOtp({ identifier: phone, otp: TEST_CODE, purpose: OtpPurpose.LOGIN })).verificationToken;
+    }));
+    const [strangerLogin, ...logins] = await Promise.all([
+      codeOf(auth.login({ identifier: stranger, verificationToken: tokens[3]! })),
+      ...users.map((u, i) => auth.login({ identifier: u.phone, verificationToken: tokens[i]! })),
+    ]);
+    expect(strangerLogin).to.equal(Code.NotFound);
+    expect(logins.map((l) => (l as { userId: string }).userId)).to.deep.equal(users.map((u) => u.userId));
   });
 
   it("refuses a deactivated account at Login and at every protected call", async () => {

@@ -10,6 +10,7 @@ import { ensureDatabase, openDatabase } from "../../src/store/database.js";
 import { openStores, type StoreConfig, type Stores } from "../../src/store/index.js";
 import { migrate, revertLastMigration } from "../../src/store/migrate.js";
 import { whereLower } from "../../src/store/models/index.js";
+import { createIdentifierLookup } from "../../src/domain/users.js";
 import { defineScript, openRedis } from "../../src/store/redis.js";
 import { REDIS_PREFIX, REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from "../support/env.js";
 
@@ -440,6 +441,25 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(await failed.then(() => "applied", (e: { code?: string }) => e.code)).to.equal("23505"); // unique_violation
         expect((await user.reload()).lastLogin).to.equal(null);
         expect(await actions(user.id)).to.deep.equal([]);
+      });
+    });
+
+    describe("createIdentifierLookup", () => {
+      it("answers look-ups made together, by phone and by e-mail, each with its own account", async () => {
+        const a = await newUser({ email: "Lookup.A@Example.com", phoneNumber: "+14155550181" });
+        const b = await newUser({ email: "lookup.b@example.com", phoneNumber: "+14155550182" });
+        const find = createIdentifierLookup(stores.sequelize);
+        const found = await Promise.all([
+          find({ kind: "phone", value: "+14155550182" }),
+          find({ kind: "email", value: "lookup.a@example.com" }),
+          find({ kind: "phone", value: "+14155550181" }),
+          find({ kind: "email", value: "lookup.b@example.com" }),
+          find({ kind: "phone", value: "+14155550189" }),
+          find({ kind: "email", value: "nobody@example.com" }),
+          find({ kind: "email", value: "+14155550181" }),
+        ]);
+        expect(found.map((u) => u?.id)).to.deep.equal([b.id, a.id, a.id, b.id, undefined, undefined, undefined]);
+        expect(found[1]).to.include({ email: "Lookup.A@Example.com", phoneNumber: "+14155550181", isActive: true });
       });
     });
 
