@@ -7,8 +7,8 @@ import { randomUUID } from "node:crypto";
 import type { Sequelize, Transaction } from "sequelize";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
-import { queryPrepared, writeAudit, writeChangesWithAudit, writeChangeWithAudit, type AuditedChange, type Models, type Session } from "../store/index.js";
-import { audited } from "./audit.js";
+import { queryPrepared, writeAudit, writeChangesWithAudit, writeChangeWithAudit, writeKeyedChangeWithAudit, type AuditedChange, type Models, type Session } from "../store/index.js";
+import { audited, type AuditEntry } from "./audit.js";
 import { createBatchLoader } from "./batch-loader.js";
 import type { Caller, Principal } from "./caller.js";
 import type { DenyList } from "./deny-list.js";
@@ -73,6 +73,14 @@ const graceKey = (sessionId: string, generation: number) => `refresh-grace:{${se
 
 type RefreshedPair = Omit<TokenPair, "sessionId">;
 
+/** A refresh's move of its session to the next generation, with the audit row recording it. */
+interface Rotation {
+  session: RefreshRow;
+  ip: string | null;
+  userAgent: string | null;
+  audit: AuditEntry;
+}
+
 /** What a refresh reads: the session row and its user's flags. */
 interface RefreshRow {
   id: string;
@@ -124,6 +132,25 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
     return new Map(rows.map((r): [string, RefreshRow] => [r.id, r]));
   });
 
+  // Concurrent rotations go out as one guarded UPDATE with their audit rows (one round trip,
+  // one commit). One rotation per session per statement: of two in a batch for one session, the
+  // second answers "not rotated" and judges its token again, like the loser of any race.
+  const rotation = createBatchLoader(async (batch: Rotation[]) => {
+    const chosen = new Map<string, Rotation>();
+    for (const r of batch) if (!chosen.has(r.session.id)) chosen.set(r.session.id, r);
+    const rows = [...chosen.values()];
+    const now = new Date();
+    const rotated = await writeKeyedChangeWithAudit(sequelize, undefined, {
+      sql: `UPDATE sessions s SET refresh_generation = v.presented + 1, rotated_at = $3, last_used_at = $3, expires_at = $4, ip_address = v.ip, user_agent = v.user_agent
+              FROM unnest($1::uuid[], $2::int[], $5::text[], $6::text[]) AS v(id, presented, ip, user_agent)
+             WHERE s.id = v.id AND s.refresh_generation = v.presented AND s.revoked_at IS NULL AND s.expires_at > $3
+         RETURNING s.id AS key`,
+      bind: [rows.map((r) => r.session.id), rows.map((r) => r.session.refresh_generation), now, expiry(), rows.map((r) => r.ip), rows.map((r) => r.userAgent)],
+      audit: rows.map((r) => ({ key: r.session.id, entry: r.audit })),
+    });
+    return new Map(batch.map((r): [Rotation, boolean] => [r, chosen.get(r.session.id) === r && rotated.has(r.session.id)]));
+  });
+
   /** The session of a presented refresh token with its user's flags, when the token is genuine and the session usable. */
   async function readForRefresh(parsed: ParsedRefreshToken): Promise<RefreshRow> {
     const session = await refreshRows(parsed.sessionId);
@@ -153,15 +180,12 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
       const claimed = await redis.set(key, sealForGrace(presented, pair), "EX", refreshGraceSeconds, "NX");
       if (!claimed) pair = (await cachedPair(session.id, session.refresh_generation, presented)) ?? pair;
     }
-    const now = new Date();
-    const rotated = await writeChangeWithAudit(
-      sequelize,
-      undefined,
-      `UPDATE sessions SET refresh_generation = $2, rotated_at = $3, last_used_at = $3, expires_at = $4, ip_address = $5, user_agent = $6
-        WHERE id = $1 AND refresh_generation = $7 AND revoked_at IS NULL AND expires_at > $3`,
-      [session.id, generation, now, expiry(), caller.meta.ip || session.ip_address, caller.meta.userAgent || session.user_agent, session.refresh_generation],
-      [audited(caller, { userId: session.user_id, action: "session.refreshed", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { generation } })],
-    );
+    const rotated = await rotation({
+      session,
+      ip: caller.meta.ip || session.ip_address,
+      userAgent: caller.meta.userAgent || session.user_agent,
+      audit: audited(caller, { userId: session.user_id, action: "session.refreshed", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { generation } }),
+    });
     return rotated ? pair : undefined;
   }
 

@@ -18,18 +18,25 @@ const json = (value: Record<string, unknown> | null | undefined) => (value == nu
 const rowOf = (e: AuditEntry, now: Date): unknown[] => [e.userId, e.actorId ?? null, e.action, e.entityType, e.entityId ?? null, json(e.oldValues), json(e.newValues), e.ipAddress ?? null, e.userAgent ?? null, e.sessionId ?? null, now];
 
 /**
- * A SELECT of `entries` as rows of COLUMNS, their values appended to `bind`: each column
- * travels as one array parameter, so the statement's text is the same whatever the number of
- * rows (one prepared statement).
+ * `entries` as a table `a` with the columns COLUMNS (and `audit_key` when `keys` are given, one
+ * per entry), their values appended to `bind`: each column travels as one array parameter, so
+ * the statement's text is the same whatever the number of rows (one prepared statement).
  */
-function auditRowsSql(entries: readonly AuditEntry[], bind: unknown[]): string {
+function auditRows(entries: readonly AuditEntry[], bind: unknown[], keys?: readonly string[]): string {
   const first = bind.length + 1;
   const columns: unknown[][] = CASTS.map(() => []);
   const now = new Date();
   for (const e of entries) rowOf(e, now).forEach((value, i) => columns[i]!.push(value));
   bind.push(...columns);
-  return `SELECT * FROM unnest(${CASTS.map((type, i) => `$${first + i}::${type}[]`).join(", ")})`;
+  const arrays = CASTS.map((type, i) => `$${first + i}::${type}[]`);
+  if (keys) {
+    bind.push(keys);
+    arrays.push(`$${bind.length}::uuid[]`);
+  }
+  return `unnest(${arrays.join(", ")}) AS a(${COLUMNS}${keys ? ", audit_key" : ""})`;
 }
+
+const insertAudit = (rows: string, where = "") => `INSERT INTO user_audit_logs (${COLUMNS}) SELECT ${COLUMNS} FROM ${rows}${where && ` WHERE ${where}`}`;
 
 /** Rows per INSERT, so that one statement's arrays stay small. */
 const ROWS_PER_INSERT = 1000;
@@ -39,8 +46,8 @@ export async function writeAudit(models: Pick<Models, "UserAuditLog">, entry: Au
   const entries: readonly AuditEntry[] = Array.isArray(entry) ? entry : [entry as AuditEntry];
   for (let first = 0; first < entries.length; first += ROWS_PER_INSERT) {
     const bind: unknown[] = [];
-    const rows = auditRowsSql(entries.slice(first, first + ROWS_PER_INSERT), bind);
-    await queryPrepared(models.UserAuditLog.sequelize!, `INSERT INTO user_audit_logs (${COLUMNS}) ${rows}`, bind, transaction);
+    const rows = auditRows(entries.slice(first, first + ROWS_PER_INSERT), bind);
+    await queryPrepared(models.UserAuditLog.sequelize!, insertAudit(rows), bind, transaction);
   }
 }
 
@@ -68,7 +75,7 @@ export async function writeChangesWithAudit(sequelize: Sequelize, transaction: T
   });
   const applied = changes.map((_, i) => `EXISTS (SELECT 1 FROM c${i})`).join(" AND ");
   const entries = changes.flatMap((c) => c.audit);
-  const audit = entries.length ? `, audit AS (INSERT INTO user_audit_logs (${COLUMNS}) ${auditRowsSql(entries, bind)} WHERE ${applied})` : "";
+  const audit = entries.length ? `, audit AS (${insertAudit(auditRows(entries, bind), applied)})` : "";
   const [row] = await queryPrepared<{ applied: boolean }>(sequelize, `WITH ${ctes.join(", ")}${audit} SELECT ${applied} AS applied`, bind, transaction);
   return row!.applied;
 }
@@ -76,4 +83,30 @@ export async function writeChangesWithAudit(sequelize: Sequelize, transaction: T
 /** One change and its audit rows in one statement (see writeChangesWithAudit); true when the change touched a row. */
 export function writeChangeWithAudit(sequelize: Sequelize, transaction: Transaction | undefined, change: string, bind: readonly unknown[], entries: readonly AuditEntry[]): Promise<boolean> {
   return writeChangesWithAudit(sequelize, transaction, [{ sql: change, bind, audit: entries }]);
+}
+
+/** A statement that changes many rows and names each row it changed, with the audit rows of each. */
+export interface KeyedChange {
+  /** An UPDATE or DELETE ending in `RETURNING <uuid> AS key`; `$1`… refer to `bind`. */
+  sql: string;
+  bind: readonly unknown[];
+  /** Each audit row with the key of the row whose change it records. */
+  audit: ReadonlyArray<{ key: string; entry: AuditEntry }>;
+}
+
+/**
+ * One statement changing many rows (concurrent callers' changes batched together), and the
+ * audit rows of those it changed: an audit row is written only when its key came back, in
+ * the same statement. Answers the keys changed.
+ */
+export async function writeKeyedChangeWithAudit(sequelize: Sequelize, transaction: Transaction | undefined, change: KeyedChange): Promise<Set<string>> {
+  const bind = [...change.bind];
+  const rows = auditRows(
+    change.audit.map((a) => a.entry),
+    bind,
+    change.audit.map((a) => a.key),
+  );
+  const sql = `WITH c AS (${change.sql}), audit AS (${insertAudit(rows, "a.audit_key IN (SELECT key FROM c)")}) SELECT key FROM c`;
+  const changed = await queryPrepared<{ key: string }>(sequelize, sql, bind, transaction);
+  return new Set(changed.map((r) => r.key));
 }

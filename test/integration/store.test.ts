@@ -5,7 +5,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { pino } from "pino";
 import { createLogger } from "../../src/logger.js";
-import { writeAudit, writeChangesWithAudit, writeChangeWithAudit } from "../../src/store/audit-writer.js";
+import { writeAudit, writeChangesWithAudit, writeChangeWithAudit, writeKeyedChangeWithAudit } from "../../src/store/audit-writer.js";
 import { ensureDatabase, openDatabase } from "../../src/store/database.js";
 import { openStores, type StoreConfig, type Stores } from "../../src/store/index.js";
 import { migrate, revertLastMigration } from "../../src/store/migrate.js";
@@ -441,6 +441,41 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(await failed.then(() => "applied", (e: { code?: string }) => e.code)).to.equal("23505"); // unique_violation
         expect((await user.reload()).lastLogin).to.equal(null);
         expect(await actions(user.id)).to.deep.equal([]);
+      });
+    });
+
+    describe("writeKeyedChangeWithAudit", () => {
+      const entry = (userId: string, action: string) => ({ userId, action, entityType: "user", entityId: userId });
+      const actions = async (ids: string[]) =>
+        (await sql(config.databaseUrl, "SELECT user_id, action FROM user_audit_logs WHERE user_id = ANY($1::uuid[]) ORDER BY id", [ids])).map((r) => `${r.user_id} ${r.action}`);
+
+      it("changes many rows in one statement and writes the audit rows of those it changed only", async () => {
+        const [a, b, c] = [await newUser(), await newUser(), await newUser()];
+        await stores.models.User.update({ isActive: false }, { where: { id: c.id } });
+        const changed = await writeKeyedChangeWithAudit(stores.sequelize, undefined, {
+          sql: "UPDATE users u SET last_login = $2 FROM unnest($1::uuid[]) AS v(id) WHERE u.id = v.id AND u.is_active RETURNING u.id AS key",
+          bind: [[a.id, b.id, c.id], new Date()],
+          audit: [
+            { key: a.id, entry: entry(a.id, "k.one") },
+            { key: b.id, entry: entry(b.id, "k.two") },
+            { key: b.id, entry: entry(b.id, "k.three") },
+            { key: c.id, entry: entry(c.id, "k.inactive") },
+          ],
+        });
+        expect([...changed].sort()).to.deep.equal([a.id, b.id].sort());
+        expect(await actions([a.id, b.id, c.id])).to.deep.equal([`${a.id} k.one`, `${b.id} k.two`, `${b.id} k.three`]);
+        expect((await c.reload()).lastLogin).to.equal(null);
+      });
+
+      it("applies nothing when the statement fails", async () => {
+        const a = await newUser();
+        const failed = writeKeyedChangeWithAudit(stores.sequelize, undefined, {
+          sql: "UPDATE users u SET username = 'same_name_for_all' FROM unnest($1::uuid[]) AS v(id) WHERE u.id = v.id RETURNING u.id AS key",
+          bind: [[a.id, (await newUser()).id]],
+          audit: [{ key: a.id, entry: entry(a.id, "k.failed") }],
+        });
+        expect(await failed.then(() => "applied", (e: { code?: string }) => e.code)).to.equal("23505");
+        expect(await actions([a.id])).to.deep.equal([]);
       });
     });
 
