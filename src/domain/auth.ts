@@ -136,14 +136,9 @@ export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth
       // The caller proved they own the identifier: they may learn there is no (usable) account.
       if (!user) throw notFound("No account exists for this identifier");
       if (!user.isActive) throw permissionDenied("This account is deactivated");
-      // The session, the user's last_login and both audit rows: one statement, no transaction round trips.
-      const pair = await sessions.open(undefined, user, caller, device, (sessionId) => [
-        {
-          sql: "UPDATE users SET last_login = $2, updated_at = $2 WHERE id = $1",
-          bind: [user.id, new Date()],
-          audit: [audited(caller, { userId: user.id, action: "user.login", entityType: "user", entityId: user.id, sessionId, newValues: { via: id.kind } })],
-        },
-      ]);
+      const pair = await sessions.signIn(user, caller, device, id.kind);
+      // Deactivated (or deleted) since it was read above.
+      if (!pair) throw permissionDenied("This account is deactivated");
       return { userId: user.id, ...pair };
     },
 

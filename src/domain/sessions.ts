@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { Sequelize, Transaction } from "sequelize";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
-import { queryPrepared, writeAudit, writeChangesWithAudit, writeChangeWithAudit, writeKeyedChangeWithAudit, type AuditedChange, type Models, type Session } from "../store/index.js";
+import { queryPrepared, writeAudit, writeChangeWithAudit, writeKeyedChangeWithAudit, type Models, type Session } from "../store/index.js";
 import { audited, type AuditEntry } from "./audit.js";
 import { createBatchLoader } from "./batch-loader.js";
 import type { Caller, Principal } from "./caller.js";
@@ -50,11 +50,15 @@ export interface SessionDeps {
 }
 
 export interface Sessions {
+  /** Opens a session for a user inside the caller's transaction (Register: the account is created in it). */
+  open(t: Transaction, user: { id: string; isStaff: boolean }, caller: Caller, device: DeviceInfoInput): Promise<TokenPair>;
   /**
-   * Opens a session for a user (Register, Login), inside the caller's transaction if any; the
-   * `alongside` changes go in the same statement (they and the session are written together).
+   * Signs an existing account in (Login): a new session, the account's last_login and the
+   * audit rows session.created and user.login (`via`: the kind of identifier it proved), in one
+   * statement with the sign-ins of the same moment. Undefined when the account is no longer
+   * active (deactivated or deleted since the caller read it).
    */
-  open(t: Transaction | undefined, user: { id: string; isStaff: boolean }, caller: Caller, device: DeviceInfoInput, alongside?: (sessionId: string) => AuditedChange[]): Promise<TokenPair>;
+  signIn(user: { id: string; isStaff: boolean }, caller: Caller, device: DeviceInfoInput, via: string): Promise<TokenPair | undefined>;
   refresh(caller: Caller, refreshToken: string): Promise<Omit<TokenPair, "sessionId">>;
   /** Ends the caller's session (and the one of refreshToken when it is the caller's too). */
   logout(caller: Caller & { principal: Principal }, refreshToken?: string): Promise<void>;
@@ -72,6 +76,21 @@ const badRefresh = () => unauthenticated("Invalid or expired refresh token");
 const graceKey = (sessionId: string, generation: number) => `refresh-grace:{${sessionId}}:${generation}`;
 
 type RefreshedPair = Omit<TokenPair, "sessionId">;
+
+/** The columns a new session is written with (refresh_generation starts at 0). */
+const OPENED_COLUMNS = "id, user_id, refresh_seed, refresh_generation, device_id, device_type, device_name, app_version, os_version, ip_address, user_agent, last_used_at, expires_at";
+
+/** A session about to be opened, with the audit row that records it. */
+interface Opening {
+  id: string;
+  userId: string;
+  seed: string;
+  /** device_id, device_type, device_name, app_version, os_version */
+  device: Array<string | null>;
+  ip: string | null;
+  userAgent: string | null;
+  created: AuditEntry;
+}
 
 /** A refresh's move of its session to the next generation, with the audit row recording it. */
 interface Rotation {
@@ -132,13 +151,54 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
     return new Map(rows.map((r): [string, RefreshRow] => [r.id, r]));
   });
 
+  /** A session about to be opened: its id is chosen here so that its audit rows can name it in the same statement. */
+  function newOpening(user: { id: string }, caller: Caller, device: DeviceInfoInput): Opening {
+    const id = randomUUID();
+    const { deviceId = null, deviceType = null, deviceName = null, appVersion = null, osVersion = null } = device;
+    return {
+      id,
+      userId: user.id,
+      seed: newSeed(),
+      device: [deviceId, deviceType, deviceName, appVersion, osVersion],
+      ip: caller.meta.ip || null,
+      userAgent: caller.meta.userAgent || null,
+      created: audited(caller, { userId: user.id, action: "session.created", entityType: "session", entityId: id, sessionId: id, newValues: { device_id: deviceId, device_type: deviceType } }),
+    };
+  }
+
+  // Concurrent sign-ins go out as one statement: the sessions (of active accounts only), the
+  // accounts' last_login, and the audit rows of the sessions opened. Rows are sent in id order
+  // so that concurrent statements lock the users they share in the same order.
+  const signIns = createBatchLoader(async (batch: Array<{ opening: Opening; login: AuditEntry }>) => {
+    const rows = [...batch].sort((a, b) => (a.opening.userId < b.opening.userId ? -1 : a.opening.userId > b.opening.userId ? 1 : 0));
+    const o = rows.map((r) => r.opening);
+    const column = (i: number) => o.map((x) => x.device[i]);
+    const now = new Date();
+    const opened = await writeKeyedChangeWithAudit(sequelize, undefined, {
+      sql: `INSERT INTO sessions (${OPENED_COLUMNS})
+            SELECT v.id, v.user_id, v.seed, 0, v.device_id, v.device_type, v.device_name, v.app_version, v.os_version, v.ip, v.user_agent, $11, $12
+              FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+                   AS v(id, user_id, seed, device_id, device_type, device_name, app_version, os_version, ip, user_agent)
+              JOIN users u ON u.id = v.user_id AND u.is_active
+         RETURNING id AS key, user_id`,
+      also: [`UPDATE users u SET last_login = $11, updated_at = $11 FROM unnest($13::uuid[]) AS w(id) WHERE u.id = w.id AND w.id IN (SELECT user_id FROM c)`],
+      bind: [o.map((x) => x.id), o.map((x) => x.userId), o.map((x) => x.seed), column(0), column(1), column(2), column(3), column(4), o.map((x) => x.ip), o.map((x) => x.userAgent), now, expiry(), [...new Set(o.map((x) => x.userId))]],
+      audit: rows.flatMap((r) => [
+        { key: r.opening.id, entry: r.opening.created },
+        { key: r.opening.id, entry: r.login },
+      ]),
+    });
+    return new Map(batch.map((r): [(typeof batch)[number], boolean] => [r, opened.has(r.opening.id)]));
+  });
+
   // Concurrent rotations go out as one guarded UPDATE with their audit rows (one round trip,
   // one commit). One rotation per session per statement: of two in a batch for one session, the
   // second answers "not rotated" and judges its token again, like the loser of any race.
   const rotation = createBatchLoader(async (batch: Rotation[]) => {
     const chosen = new Map<string, Rotation>();
     for (const r of batch) if (!chosen.has(r.session.id)) chosen.set(r.session.id, r);
-    const rows = [...chosen.values()];
+    // In id order, so that concurrent statements lock the sessions they share in the same order.
+    const rows = [...chosen.values()].sort((a, b) => (a.session.id < b.session.id ? -1 : a.session.id > b.session.id ? 1 : 0));
     const now = new Date();
     const rotated = await writeKeyedChangeWithAudit(sequelize, undefined, {
       sql: `UPDATE sessions s SET refresh_generation = v.presented + 1, rotated_at = $3, last_used_at = $3, expires_at = $4, ip_address = v.ip, user_agent = v.user_agent
@@ -194,21 +254,23 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
   }
 
   return {
-    async open(t, user, caller, device, alongside) {
-      // The id is chosen here so that the session, its audit row and the changes alongside go
-      // in one statement.
-      const session = { id: randomUUID(), refreshGeneration: 0, refreshSeed: newSeed() };
-      const { deviceId = null, deviceType = null, deviceName = null, appVersion = null, osVersion = null } = device;
-      await writeChangesWithAudit(sequelize, t, [
-        {
-          sql: `INSERT INTO sessions (id, user_id, refresh_seed, refresh_generation, device_id, device_type, device_name, app_version, os_version, ip_address, user_agent, last_used_at, expires_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-          bind: [session.id, user.id, session.refreshSeed, session.refreshGeneration, deviceId, deviceType, deviceName, appVersion, osVersion, caller.meta.ip || null, caller.meta.userAgent || null, new Date(), expiry()],
-          audit: [audited(caller, { userId: user.id, action: "session.created", entityType: "session", entityId: session.id, sessionId: session.id, newValues: { device_id: deviceId, device_type: deviceType } })],
-        },
-        ...(alongside?.(session.id) ?? []),
-      ]);
-      return { sessionId: session.id, ...issue(user.id, user.isStaff, session) };
+    async open(t, user, caller, device) {
+      const opening = newOpening(user, caller, device);
+      await writeChangeWithAudit(
+        sequelize,
+        t,
+        `INSERT INTO sessions (${OPENED_COLUMNS}) VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        [opening.id, user.id, opening.seed, ...opening.device, opening.ip, opening.userAgent, new Date(), expiry()],
+        [opening.created],
+      );
+      return { sessionId: opening.id, ...issue(user.id, user.isStaff, { id: opening.id, refreshGeneration: 0, refreshSeed: opening.seed }) };
+    },
+
+    async signIn(user, caller, device, via) {
+      const opening = newOpening(user, caller, device);
+      const login = audited(caller, { userId: user.id, action: "user.login", entityType: "user", entityId: user.id, sessionId: opening.id, newValues: { via } });
+      if (!(await signIns({ opening, login }))) return undefined;
+      return { sessionId: opening.id, ...issue(user.id, user.isStaff, { id: opening.id, refreshGeneration: 0, refreshSeed: opening.seed }) };
     },
 
     async refresh(caller, refreshToken) {

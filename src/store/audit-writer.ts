@@ -87,8 +87,10 @@ export function writeChangeWithAudit(sequelize: Sequelize, transaction: Transact
 
 /** A statement that changes many rows and names each row it changed, with the audit rows of each. */
 export interface KeyedChange {
-  /** An UPDATE or DELETE ending in `RETURNING <uuid> AS key`; `$1`… refer to `bind`. */
+  /** An INSERT, UPDATE or DELETE ending in `RETURNING <uuid> AS key[, …]`, known as `c` to `also`; `$1`… refer to `bind`. */
   sql: string;
+  /** Further changes that follow from it, in the same statement (e.g. `UPDATE … FROM c`). */
+  also?: readonly string[];
   bind: readonly unknown[];
   /** Each audit row with the key of the row whose change it records. */
   audit: ReadonlyArray<{ key: string; entry: AuditEntry }>;
@@ -106,7 +108,8 @@ export async function writeKeyedChangeWithAudit(sequelize: Sequelize, transactio
     bind,
     change.audit.map((a) => a.key),
   );
-  const sql = `WITH c AS (${change.sql}), audit AS (${insertAudit(rows, "a.audit_key IN (SELECT key FROM c)")}) SELECT key FROM c`;
+  const also = (change.also ?? []).map((sql, i) => `, x${i} AS (${sql})`).join("");
+  const sql = `WITH c AS (${change.sql})${also}, audit AS (${insertAudit(rows, "a.audit_key IN (SELECT key FROM c)")}) SELECT key FROM c`;
   const changed = await queryPrepared<{ key: string }>(sequelize, sql, bind, transaction);
   return new Set(changed.map((r) => r.key));
 }
