@@ -10,6 +10,7 @@ import { describeMachine, formatMemory, formatTable, writeReport, type RowResult
 import { buildService } from "./processes.js";
 import { CEILING_ROW, ROWS } from "./rows.js";
 import { runRows } from "./run-rows.js";
+import { startScriptNodeFlags } from "./targets.js";
 
 const log = (line: string) => console.log(line);
 const grouped = (n: number) => n.toLocaleString("en-US");
@@ -48,10 +49,10 @@ async function run(o: BenchOptions): Promise<void> {
   const ceiling = rows.find((r): r is RowResult => r.id === CEILING_ROW && !("failed" in r));
   for (const r of rows) if (ceiling && !("failed" in r)) r.ratioToGrpcJs = r.rate / ceiling.rate;
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
-  const options = { rows: o.rows, seconds: o.seconds, warmupSeconds: o.warmupSeconds, restSeconds: o.restSeconds, inFlight: o.inFlight, connections: o.connections, sessions: o.sessions, smoke: o.smoke, profile: o.profile, serviceNodeFlags: o.serviceNodeFlags };
+  const options = { rows: o.rows, seconds: o.seconds, warmupSeconds: o.warmupSeconds, restSeconds: o.restSeconds, inFlight: o.inFlight, connections: o.connections, sessions: o.sessions, smoke: o.smoke, profile: o.profile, serviceNodeFlags: [...startScriptNodeFlags(), ...o.serviceNodeFlags] };
   const file = await writeReport(o.outDir, { startedAt, command, machine, options, database, peakRssResettable, rows, serviceMemory });
   log("");
-  log(`${o.inFlight} in flight on every row (HTTP/2: over ${o.connections} connections); ${o.seconds} s per row after ${o.warmupSeconds} s of warm-up`);
+  log(`${o.inFlight} in flight on every row (HTTP/2: over ${o.connections} connections); ${o.seconds} s per row after ${o.warmupSeconds} s of warm-up; service: node ${options.serviceNodeFlags.join(" ")}`);
   log(formatTable(rows));
   if (!peakRssResettable) log("peak RSS could not be reset between rows: it is the peak since the server started");
   if (serviceMemory) log(formatMemory(serviceMemory));

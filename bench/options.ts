@@ -43,7 +43,7 @@ export const USAGE = `npm run bench -- [options]
   --seed-users N         empty the bench database, seed N users, and exit
   --no-h2load            fixed-request rows use the Node client even when h2load is installed
   --profile              V8 CPU profiles (--cpu-prof) of every server, in the run's folder
-  --node-flags=FLAGS     extra node flags for the service, e.g. --node-flags="--max-semi-space-size=4"
+  --node-flags=FLAGS     node flags for the service, after those of npm start (package.json), e.g. --node-flags="--max-semi-space-size=16"
   --database-url URL     default postgres://postgres@127.0.0.1:5432/identity_bench
   --redis-url URL        default redis://127.0.0.1:6379/0
   --redis-prefix P       default bench: (its keys are deleted at the start of a run)

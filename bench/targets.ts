@@ -3,6 +3,7 @@
 // of the ceiling rows.
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ServerMessage } from "./servers/ipc.js";
 import { exited, forkTs, freePort, spawnJs, stopChild } from "./processes.js";
@@ -38,6 +39,14 @@ const profiling = (o: ProcessOptions) => (o.cpuProfDir ? ["--cpu-prof", `--cpu-p
 
 /** What `npm start` runs after building (see buildService). */
 const SERVICE_ENTRY = fileURLToPath(new URL("../dist/src/main.js", import.meta.url));
+
+/** The node flags `npm start` gives the service (package.json, scripts.start), so that the bench runs it the same way. */
+export function startScriptNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { scripts: { start: string } };
+  const flags = /\bnode((?: --\S+)*) dist\/src\/main\.js\b/.exec(pkg.scripts.start);
+  if (!flags) throw new Error(`package.json scripts.start does not run "node … dist/src/main.js": ${pkg.scripts.start}`);
+  return flags[1]!.split(" ").filter(Boolean);
+}
 const ECHO_ENTRIES = {
   "echo-connect": fileURLToPath(new URL("./servers/echo-connect.ts", import.meta.url)),
   "echo-grpcjs": fileURLToPath(new URL("./servers/echo-grpcjs.ts", import.meta.url)),
@@ -106,7 +115,8 @@ async function waitReady(child: ChildProcess, url: string, logFile: string): Pro
 export async function startService(o: ServiceOptions): Promise<Target> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawnJs(SERVICE_ENTRY, { env: serviceEnv(o, port), logFile: o.logFile, nodeFlags: [...o.nodeFlags, ...profiling(o)] });
+  // Flags given to the bench come after npm start's: V8 takes the last value of a flag.
+  const child = spawnJs(SERVICE_ENTRY, { env: serviceEnv(o, port), logFile: o.logFile, nodeFlags: [...startScriptNodeFlags(), ...o.nodeFlags, ...profiling(o)] });
   try {
     await waitReady(child, url, o.logFile);
   } catch (err) {

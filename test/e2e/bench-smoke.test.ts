@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { expect } from "chai";
 import { ROW_IDS } from "../../bench/rows.js";
 import type { Report, RowResult } from "../../bench/report.js";
+import { startScriptNodeFlags } from "../../bench/targets.js";
 import { uniqueDatabaseUrl, uniqueRedisPrefix } from "../support/env.js";
 
 const run = promisify(execFile);
@@ -30,6 +31,9 @@ describe("bench --smoke", function () {
       expect(files).to.have.length(1);
       const report = JSON.parse(await readFile(join(out, files[0]!), "utf8")) as Report;
       expect(report.rows.map((r) => r.id)).to.deep.equal([...ROW_IDS]);
+      // The service ran with the node flags of npm start.
+      expect(report.options.serviceNodeFlags).to.deep.equal(startScriptNodeFlags());
+      expect(startScriptNodeFlags()).to.include("--max-semi-space-size=8");
       for (const row of report.rows) {
         expect(row, row.id).not.to.have.property("failed");
         for (const field of NUMBERS) expect((row as RowResult)[field], `${row.id}.${field}`).to.be.a("number").and.satisfy(Number.isFinite);
