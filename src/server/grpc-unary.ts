@@ -3,11 +3,13 @@
 // iterables for the body and the response, fetch-style request and response objects, an
 // extra AbortController per request, an AbortError built (stack trace included) at the end
 // of every call. On a busy instance that costs more than the methods themselves. This path
-// serves the common case directly on the HTTP/2 request and response:
+// serves the common case directly on the HTTP/2 stream (node's core API: no compatibility
+// request and response objects either):
 //
 //   POST /<service>/<method> of a unary method registered with router.service() or
 //   router.rpc() (without per-route options), content-type application/grpc or
-//   application/grpc+proto, no compression (grpc-encoding absent or identity).
+//   application/grpc+proto, no compression (grpc-encoding absent or identity), no Origin
+//   header (browsers do not speak this protocol; CORS stays with the other path).
 //
 // and hands everything else to connect-node (gRPC-Web, Connect, JSON, compression, streaming
 // methods, unknown paths, HTTP/1.1). What a call sees is the same either way: a HandlerContext
@@ -40,7 +42,8 @@ import {
 } from "@connectrpc/connect";
 import { contentTypeProto, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { CallHeaders } from "./call-headers.js";
-import type { EndCall } from "./interceptors.js";
+import type { RequestMeta } from "../domain/caller.js";
+import { contextValuesOf, type EndCall } from "./interceptors.js";
 
 type UnarySpec = Extract<MethodImplSpec, { kind: "unary" }>;
 type UnaryFn = (req: UnaryRequest) => Promise<UnaryResponse>;
@@ -50,7 +53,6 @@ export interface GrpcUnaryOptions {
   interceptors: Interceptor[];
   /** Starts observing a call (its log line and metrics); the returned function ends it. */
   startCall: (ctx: HandlerContext) => EndCall;
-  contextValues: (req: http2.Http2ServerRequest) => ContextValues;
   readMaxBytes: number;
   shutdownSignal: AbortSignal;
 }
@@ -58,8 +60,12 @@ export interface GrpcUnaryOptions {
 export interface GrpcUnaryPath {
   /** Wraps a router so that the unary methods registered through it are served here too. */
   recording(router: ConnectRouter): ConnectRouter;
-  /** Serves the request if it is a call this path takes (see the top of this file); false otherwise. */
-  serve(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): boolean;
+  /**
+   * Serves the stream if it is a call this path takes (see the top of this file) and returns
+   * true; false otherwise, and the stream is left untouched. `meta` reads the request meta
+   * (client IP, user agent, request id), only for a call this path takes.
+   */
+  serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, meta: () => RequestMeta): boolean;
 }
 
 const GRPC_CONTENT_TYPES = new Set(["application/grpc", "application/grpc+proto"]);
@@ -88,12 +94,13 @@ class UnaryCallContext implements HandlerContext {
 
   constructor(
     readonly spec: UnarySpec,
-    private readonly req: http2.Http2ServerRequest,
+    private readonly stream: http2.ServerHttp2Stream,
+    private readonly headers: http2.IncomingHttpHeaders,
     readonly values: ContextValues,
     timeoutMs: number | undefined,
     private readonly onEnd: (call: UnaryCallContext) => void,
   ) {
-    this.requestHeader = CallHeaders.fromRequest(req.headers);
+    this.requestHeader = CallHeaders.fromRequest(headers);
     if (timeoutMs !== undefined) {
       const deadline = Date.now() + timeoutMs;
       this.timeoutMs = () => deadline - Date.now();
@@ -110,8 +117,9 @@ class UnaryCallContext implements HandlerContext {
   }
 
   get url(): string {
-    const encrypted = "encrypted" in this.req.socket && this.req.socket.encrypted;
-    return `${encrypted ? "https" : "http"}://${this.req.authority}${this.req.url}`;
+    const socket = this.stream.session?.socket;
+    const encrypted = socket !== undefined && "encrypted" in socket && socket.encrypted;
+    return `${encrypted ? "https" : "http"}://${this.headers[":authority"] ?? this.headers.host}${this.headers[":path"]}`;
   }
 
   get signal(): AbortSignal {
@@ -203,25 +211,25 @@ function adopt(from: Headers, to: CallHeaders): void {
 }
 
 /** The request body, at most `limit` bytes (resource_exhausted beyond). */
-function readBody(req: http2.Http2ServerRequest, limit: number): Promise<Buffer> {
+function readBody(stream: http2.ServerHttp2Stream, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let ended = false;
-    req.on("data", (chunk: Buffer) => {
+    stream.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        req.removeAllListeners("data");
-        req.resume();
+        stream.removeAllListeners("data");
+        stream.resume();
         reject(new ConnectError(`message size is larger than configured readMaxBytes ${limit - HEADER_SIZE}`, Code.ResourceExhausted));
       } else chunks.push(chunk);
     });
-    req.once("end", () => {
+    stream.once("end", () => {
       ended = true;
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
-    req.once("error", reject);
-    req.once("close", () => {
+    stream.once("error", reject);
+    stream.once("close", () => {
       if (!ended) reject(new ConnectError("the client closed the stream", Code.Canceled));
     });
   });
@@ -265,16 +273,16 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
     for (const call of live) call.end(opts.shutdownSignal.reason);
   }, { once: true });
 
-  async function handle(spec: UnarySpec, invoke: UnaryFn, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): Promise<void> {
-    const grpcTimeout = req.headers["grpc-timeout"];
+  async function handle(spec: UnarySpec, invoke: UnaryFn, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, meta: RequestMeta): Promise<void> {
+    const grpcTimeout = headers["grpc-timeout"];
     const timeout = grpcTimeout === undefined ? undefined : parseTimeout(Array.isArray(grpcTimeout) ? grpcTimeout.join(", ") : grpcTimeout, Number.MAX_SAFE_INTEGER);
-    const call = new UnaryCallContext(spec, req, opts.contextValues(req), timeout?.timeoutMs, forget);
+    const call = new UnaryCallContext(spec, stream, headers, contextValuesOf(meta), timeout?.timeoutMs, forget);
     call.observe(opts.startCall(call));
     live.add(call);
     if (opts.shutdownSignal.aborted) call.end(opts.shutdownSignal.reason);
     let answered = false;
-    req.once("close", () => {
-      if (!answered) call.end(new ConnectError(`http/2 stream closed with error code ${req.stream.rstCode}`, Code.Canceled));
+    stream.once("close", () => {
+      if (!answered) call.end(new ConnectError(`http/2 stream closed with error code ${stream.rstCode}`, Code.Canceled));
     });
 
     let body: Buffer = Buffer.alloc(0);
@@ -282,7 +290,7 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
     try {
       // Like connect: a bad grpc-timeout fails the call before its body is read.
       if (timeout?.error) throw timeout.error;
-      const input = parseRequest(spec, await readBody(req, opts.readMaxBytes + HEADER_SIZE), opts.readMaxBytes);
+      const input = parseRequest(spec, await readBody(stream, opts.readMaxBytes + HEADER_SIZE), opts.readMaxBytes);
       call.request = newRequest(call, input);
       const { message, header, trailer } = await invoke(call.request);
       adopt(header, call.responseHeader);
@@ -294,15 +302,23 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
     }
     answered = true;
     try {
-      if (!res.stream.destroyed) {
-        res.writeHead(200, call.responseHeader.toObject());
-        res.addTrailers(call.responseTrailer.toObject());
-        res.end(body);
+      if (!stream.destroyed && !stream.closed) {
+        const trailers = call.responseTrailer.toObject();
+        stream.once("wantTrailers", () => {
+          try {
+            stream.sendTrailers(trailers);
+          } catch {
+            // Trailers HTTP/2 refuses (a handler's invalid metadata): the call cannot end properly.
+            stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+          }
+        });
+        stream.respond({ "x-request-id": meta.requestId, ...call.responseHeader.toObject(), ":status": 200 }, { waitForTrailers: true });
+        stream.end(body);
       }
     } catch (err) {
       // Headers a handler set that HTTP/2 refuses: the call cannot be answered properly.
       error = new ConnectError("internal error", Code.Internal, undefined, undefined, err);
-      res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     } finally {
       call.end(error ?? CALL_ENDED);
     }
@@ -328,14 +344,14 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
       return recorder;
     },
 
-    serve(req, res) {
-      if (req.method !== "POST") return false;
-      const entry = specs.get(req.url.split("?", 1)[0]!);
-      const contentType = req.headers["content-type"];
+    serve(stream, headers, meta) {
+      if (headers[":method"] !== "POST" || headers.origin !== undefined) return false;
+      const entry = specs.get((headers[":path"] ?? "").split("?", 1)[0]!);
+      const contentType = headers["content-type"];
       if (!entry || !contentType || !GRPC_CONTENT_TYPES.has(contentType)) return false;
-      const encoding = req.headers["grpc-encoding"];
+      const encoding = headers["grpc-encoding"];
       if (encoding !== undefined && encoding !== "identity") return false;
-      void handle(entry.spec, entry.invoke, req, res);
+      void handle(entry.spec, entry.invoke, stream, headers, meta());
       return true;
     },
   };

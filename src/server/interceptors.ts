@@ -32,32 +32,48 @@ const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
 const maxUserAgentLength = 512;
 const metaByRequest = new WeakMap<NodeRequest, RequestMeta>();
 
+/** What request meta is read from: an HTTP request, or an HTTP/2 stream's headers and socket. */
+export interface RequestSource {
+  headers: Record<string, string | string[] | undefined>;
+  socket: { remoteAddress?: string } | undefined;
+}
+
+/** The request meta of a request (see requestMetaOf). Without `proxies`, X-Forwarded-For is not believed. */
+export function readRequestMeta(source: RequestSource, proxies?: BlockList): RequestMeta {
+  const id = header(source, "x-request-id");
+  return {
+    ip: clientIp(source, proxies),
+    userAgent: (header(source, "user-agent") ?? "").slice(0, maxUserAgentLength),
+    requestId: id !== undefined && requestIdPattern.test(id) ? id : randomUUID(),
+  };
+}
+
 /**
  * The request meta of an HTTP request, computed once and remembered: the server's front
  * handler computes it first (with the trusted proxies) and everything after reads the
- * same values. Without `proxies`, X-Forwarded-For is not believed.
+ * same values.
  */
 export function requestMetaOf(req: NodeRequest, proxies?: BlockList): RequestMeta {
   let meta = metaByRequest.get(req);
   if (!meta) {
-    const id = header(req, "x-request-id");
-    meta = {
-      ip: clientIp(req, proxies),
-      userAgent: (header(req, "user-agent") ?? "").slice(0, maxUserAgentLength),
-      requestId: id !== undefined && requestIdPattern.test(id) ? id : randomUUID(),
-    };
+    meta = readRequestMeta(req, proxies);
     metaByRequest.set(req, meta);
   }
   return meta;
 }
 
-/** Context values for a call made on behalf of this HTTP request (connectNodeAdapter's `contextValues`). */
-export function contextValuesFor(req: NodeRequest): ContextValues {
-  return createContextValues().set(requestMetaKey, requestMetaOf(req));
+/** Context values for a call made with this request meta. */
+export function contextValuesOf(meta: RequestMeta): ContextValues {
+  return createContextValues().set(requestMetaKey, meta);
 }
 
-function header(req: NodeRequest, name: string): string | undefined {
-  const v = req.headers[name];
+/** Context values for a call made on behalf of this HTTP request (connectNodeAdapter's `contextValues`). */
+export function contextValuesFor(req: NodeRequest): ContextValues {
+  return contextValuesOf(requestMetaOf(req));
+}
+
+function header(source: RequestSource, name: string): string | undefined {
+  const v = source.headers[name];
   return Array.isArray(v) ? v.join(", ") : v;
 }
 
@@ -66,8 +82,8 @@ function header(req: NodeRequest, name: string): string | undefined {
  * right (the hop nearest to us) and the first address that is not a trusted proxy is the
  * client. Everything left of it was written by the client and proves nothing.
  */
-function clientIp(req: NodeRequest, proxies: BlockList | undefined): string {
-  let ip = normalizeIp(req.socket.remoteAddress ?? "");
+function clientIp(req: RequestSource, proxies: BlockList | undefined): string {
+  let ip = normalizeIp(req.socket?.remoteAddress ?? "");
   if (!proxies || !isTrusted(proxies, ip)) return ip;
   const hops = (header(req, "x-forwarded-for") ?? "").split(",").map((h) => h.trim()).filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) {

@@ -28,6 +28,11 @@ export const defaultTimeouts: ListenerTimeouts = { headersMs: 20_000, requestMs:
 
 export interface ListenerOptions {
   handler: (req: NodeRequest, res: NodeResponse) => void;
+  /**
+   * Offered every HTTP/2 stream first: returns true when it serves the stream itself on node's
+   * core stream API; otherwise the stream becomes a request for `handler`.
+   */
+  streamHandler?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
   port: number;
   host: string;
   /** PEM certificate chain and key: serve TLS (h2 and http/1.1 by ALPN) instead of cleartext. */
@@ -82,6 +87,17 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   // Streams per connection are capped (Node's default is unlimited): one client cannot hold
   // the whole instance; gRPC clients queue beyond the limit.
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, (req, res) => opts.handler(req, res));
+  if (opts.streamHandler) {
+    // Node's compatibility layer (the request/response objects of `handler`) is a "stream"
+    // listener of the server: streams the stream handler takes must not reach it.
+    const streamHandler = opts.streamHandler;
+    const compat = h2.listeners("stream") as Array<(...args: unknown[]) => void>;
+    h2.removeAllListeners("stream");
+    h2.on("stream", (stream, headers, ...rest: unknown[]) => {
+      if (streamHandler(stream, headers)) return;
+      for (const listener of compat) listener.call(h2, stream, headers, ...rest);
+    });
+  }
   h2.setTimeout(timeouts.sessionIdleMs);
   h2.on("session", (session) => {
     sessions.add(session);

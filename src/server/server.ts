@@ -2,7 +2,6 @@
 // router (API services, health, reflection), the interceptors, CORS and the plain routes.
 import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
-import type { Http2ServerResponse } from "node:http2";
 import { isIP } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -12,7 +11,7 @@ import { createCors } from "./cors.js";
 import { createGrpcUnaryPath } from "./grpc-unary.js";
 import { createReadiness, healthRoutes, registerHealth, type ReadinessCheck } from "./health.js";
 import { sendError, type NodeRequest, type NodeResponse, type PlainRoute, type PlainRouteContext } from "./http.js";
-import { callObserver, contextValuesFor, errorInterceptor, requestMetaOf, toConnectError, trustedProxies } from "./interceptors.js";
+import { callObserver, contextValuesFor, errorInterceptor, readRequestMeta, requestMetaOf, toConnectError, trustedProxies } from "./interceptors.js";
 import { startListener, type ListenerTimeouts } from "./listener.js";
 import { createMetrics } from "./metrics.js";
 import { registerReflection } from "./reflection.js";
@@ -55,7 +54,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const interceptors = [observer.interceptor, errorInterceptor, ...(deps.interceptors ?? [])];
   // Unary gRPC calls of the API services bypass connect-node's protocol handler (same
   // context, gate, interceptors and error mapping; see grpc-unary.ts).
-  const grpcUnary = createGrpcUnaryPath({ interceptors, startCall: observer.start, contextValues: contextValuesFor, readMaxBytes: config.maxRequestBytes, shutdownSignal: shutdown.signal });
+  const grpcUnary = createGrpcUnaryPath({ interceptors, startCall: observer.start, readMaxBytes: config.maxRequestBytes, shutdownSignal: shutdown.signal });
 
   let router: ConnectRouter | undefined;
   const rpcHandler = connectNodeAdapter({
@@ -119,9 +118,11 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
         metrics.countHttp("preflight", "OPTIONS", res.statusCode);
         return;
       }
-      if ("stream" in req && grpcUnary.serve(req, res as Http2ServerResponse)) return;
       rpcHandler(req, res);
     },
+    // Unary gRPC calls: served on the stream itself (grpc-unary.ts); every other stream becomes
+    // a request for the handler above.
+    streamHandler: (stream, headers) => grpcUnary.serve(stream, headers, () => readRequestMeta({ headers, socket: stream.session?.socket }, proxies)),
   });
 
   const scheme = config.tls ? "https" : "http";
