@@ -35,11 +35,21 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
+  // The labelled series of each (service, method, code): looked up once, not per call (prom-client
+  // hashes the label object on every inc/observe otherwise). Bounded by methods × codes.
+  const series = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<"service" | "method"> }>();
+
   return {
     registry,
     observeRpc(service, method, code, seconds) {
-      rpcRequests.inc({ service, method, code });
-      rpcDuration.observe({ service, method }, seconds);
+      const key = `${service}/${method}/${code}`;
+      let s = series.get(key);
+      if (!s) {
+        s = { count: rpcRequests.labels(service, method, code), duration: rpcDuration.labels(service, method) };
+        series.set(key, s);
+      }
+      s.count.inc();
+      s.duration.observe(seconds);
     },
     countHttp(route, method, status) {
       httpRequests.inc({ route, method, status: String(status) });
