@@ -109,7 +109,10 @@ export function createAuthInterceptor({ issuer, denyList, checkPrincipal, servic
     }
     if (principal.kind === "service" && (await denyList.isDenied(principal.jti))) throw refuse(req, Code.Unauthenticated, "Invalid access token", "jti denied");
     const { staff, account } = await checkPrincipal(principal);
-    return principal.kind === "user" ? { principal: { ...principal, roles: staff ? ["staff"] : [] }, account } : { principal };
+    if (principal.kind !== "user") return { principal };
+    // The verified principal is shared by every call of its token (frozen): a copy only when the database disagrees with its roles.
+    const agrees = principal.roles.length === (staff ? 1 : 0) && (!staff || principal.roles[0] === "staff");
+    return { principal: agrees ? principal : { ...principal, roles: staff ? ["staff"] : [] }, account };
   }
 
   return (next) => async (req) => {

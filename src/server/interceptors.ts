@@ -157,14 +157,15 @@ export function toConnectError(err: unknown): ConnectError {
  * and answered with its reason rather than as an internal error.
  */
 export const errorInterceptor: Interceptor = (next) => async (req) => {
-  const map = (err: unknown) =>
+  // Built only when needed: this runs on every call.
+  const mapper = () => (err: unknown) =>
     req.signal.aborted && !(err instanceof ConnectError) && !(err instanceof DomainError) ? ConnectError.from(req.signal.reason) : toConnectError(err);
   try {
     const res = await next(req);
     if (!res.stream) return res;
-    return { ...res, message: mapStreamErrors(res.message, map) };
+    return { ...res, message: mapStreamErrors(res.message, mapper()) };
   } catch (err) {
-    throw map(err);
+    throw mapper()(err);
   }
 };
 
