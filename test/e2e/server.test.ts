@@ -352,23 +352,20 @@ describe("server (one port, every protocol)", function () {
       expect(await logLine(call.requestId)).to.include({ code: "resource_exhausted" });
     });
 
-    it("aborts the handler's signal at the deadline (grpc-timeout) and records deadline_exceeded", async () => {
-      const call = await rawCall("/identity.v1.UserAuthService/Login", loginBody(5000), { deadlineMs: 300 });
-      expect(call.status.code).to.equal(grpc.status.DEADLINE_EXCEEDED);
-      const line = await logLine(call.requestId);
-      expect(line).to.include({ code: "deadline_exceeded" });
-      expect(line.durationMs).to.be.below(2000);
-      expect(abortedCalls.get(call.requestId)).to.equal(Code.DeadlineExceeded);
-    });
-
-    it("aborts the handler's signal when the client cancels, and records canceled", async () => {
-      const call = await rawCall("/identity.v1.UserAuthService/Login", loginBody(5000), { cancelAfterMs: 200 });
-      expect(call.status.code).to.equal(grpc.status.CANCELLED);
-      const line = await logLine(call.requestId);
-      expect(line).to.include({ code: "canceled" });
-      expect(line.durationMs).to.be.below(2000);
-      expect(abortedCalls.get(call.requestId)).to.equal(Code.Canceled);
-    });
+    const aborts = [
+      { why: "at the deadline (grpc-timeout)", opts: { deadlineMs: 300 }, status: grpc.status.DEADLINE_EXCEEDED, code: Code.DeadlineExceeded, logged: "deadline_exceeded" },
+      { why: "when the client cancels", opts: { cancelAfterMs: 200 }, status: grpc.status.CANCELLED, code: Code.Canceled, logged: "canceled" },
+    ];
+    for (const { why, opts, status, code, logged } of aborts) {
+      it(`aborts the handler's signal ${why} and records ${logged}`, async () => {
+        const call = await rawCall("/identity.v1.UserAuthService/Login", loginBody(5000), opts);
+        expect(call.status.code).to.equal(status);
+        const line = await logLine(call.requestId);
+        expect(line).to.include({ code: logged });
+        expect(line.durationMs).to.be.below(2000);
+        expect(abortedCalls.get(call.requestId)).to.equal(code);
+      });
+    }
   });
 
   describe("reflection and gRPC-Web (buf curl)", () => {
