@@ -23,7 +23,7 @@ export class CallHeaders implements Headers {
     return out;
   }
 
-  /** As node's writeHead/addTrailers take them. */
+  /** As node's respond() and sendTrailers() take them. */
   toObject(): Record<string, string> {
     return Object.fromEntries(this.map);
   }
