@@ -72,6 +72,8 @@ const GRPC_CONTENT_TYPES = new Set(["application/grpc", "application/grpc+proto"
 const HEADER_SIZE = 5;
 const COMPRESSED_FLAG = 0b1;
 
+const ignore = (): void => {};
+
 /** The reason a call's signal carries once the call ended normally. */
 const CALL_ENDED = new ConnectError("the call ended", Code.Canceled);
 const NO_TIMEOUT = (): undefined => undefined;
@@ -284,6 +286,9 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
     stream.once("close", () => {
       if (!answered) call.end(new ConnectError(`http/2 stream closed with error code ${stream.rstCode}`, Code.Canceled));
     });
+    // A peer's reset with an error code is also emitted as an error: without a listener it would
+    // take the process down. It ends the call through "close" above.
+    stream.on("error", ignore);
 
     let body: Buffer = Buffer.alloc(0);
     let error: ConnectError | undefined;

@@ -4,6 +4,7 @@
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import http from "node:http";
+import http2 from "node:http2";
 import https from "node:https";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -350,6 +351,32 @@ describe("server (one port, every protocol)", function () {
       expect(call.status.metadata.get("retry-after")).to.deep.equal(["30"]);
       expect(call.status.metadata.get("grpc-status-details-bin")).to.have.length(1);
       expect(await logLine(call.requestId)).to.include({ code: "resource_exhausted" });
+    });
+
+    it("keeps serving when clients reset calls with an error code, before, during and after their body", async () => {
+      const session = http2.connect(server.url);
+      const grpcHeaders = { ":method": "POST", ":path": "/identity.v1.UserAuthService/Login", "content-type": "application/grpc", te: "trailers" };
+      const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, loginBody(5000).length]), Buffer.from(loginBody(5000))]);
+      const reset = (code: number, send: "nothing" | "half" | "all", afterMs: number) =>
+        new Promise<void>((resolve) => {
+          const req = session.request(send === "all" ? grpcHeaders : { ...grpcHeaders, "grpc-timeout": send === "nothing" ? "bogus" : "10S" });
+          req.on("error", () => {});
+          req.on("close", () => resolve());
+          if (send === "half") req.write(frame.subarray(0, 3));
+          if (send === "all") req.end(frame);
+          setTimeout(() => req.close(code), afterMs);
+        });
+      const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+      await Promise.all([
+        reset(NGHTTP2_INTERNAL_ERROR, "nothing", 0),
+        reset(NGHTTP2_PROTOCOL_ERROR, "half", 20),
+        reset(NGHTTP2_INTERNAL_ERROR, "all", 100),
+        reset(NGHTTP2_REFUSED_STREAM, "all", 100),
+        reset(NGHTTP2_CANCEL, "half", 50),
+      ]);
+      session.close();
+      const res = await grpcUnary(client, "/identity.v1.UserAuthService/GetMe", GetMeRequestSchema, GetMeResponseSchema, create(GetMeRequestSchema));
+      expect(res.user?.username).to.equal("127.0.0.1");
     });
 
     const aborts = [
