@@ -8,7 +8,9 @@ async function dropDatabases(): Promise<void> {
   await client.connect();
   try {
     const { rows } = await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE $1", [`${DB_PREFIX}%`]);
-    for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    for (const { datname } of rows) {
+      await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch((err: Error) => console.error(`could not drop ${datname}: ${err.message}`));
+    }
   } finally {
     await client.end();
   }
