@@ -52,8 +52,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   setMaxListeners(0, shutdown.signal);
 
   const interceptors = [observer.interceptor, errorInterceptor, ...(deps.interceptors ?? [])];
-  // Unary gRPC calls of the API services bypass connect-node's protocol handler (same
-  // context, gate, interceptors and error mapping; see grpc-unary.ts).
+  // Unary gRPC calls of the API services bypass connect-node's protocol handler (an
+  // equivalent context, the same interceptors, observation and error mapping; see grpc-unary.ts).
   const grpcUnary = createGrpcUnaryPath({ interceptors, startCall: observer.start, readMaxBytes: config.maxRequestBytes, shutdownSignal: shutdown.signal });
 
   let router: ConnectRouter | undefined;
