@@ -6,7 +6,7 @@ import { whereLower, writeAudit, type Models } from "../store/index.js";
 import { notFound } from "./errors.js";
 import { normalizeIdentifier } from "./identifiers.js";
 import { recordUserChange } from "./outbox.js";
-import { toUserView, type UserView } from "./users.js";
+import { loadUsers, type UserView } from "./users.js";
 
 /** Finds the user by username, e-mail or phone number and sets is_staff; `actor` names who did it. */
 export async function setStaff(sequelize: Sequelize, models: Models, who: string, staff: boolean, actor: string): Promise<UserView> {
@@ -23,7 +23,8 @@ export async function setStaff(sequelize: Sequelize, models: Models, who: string
       );
       await recordUserChange(models, transaction, user.id, staff ? "user.staff_granted" : "user.staff_revoked");
     }
-    return toUserView(user);
+    // Read back in the transaction (the row is locked): the account as it now is, through the one UserView mapping.
+    return (await loadUsers(sequelize, [user.id], transaction)).get(user.id)!;
   });
 }
 

@@ -1,6 +1,6 @@
 // Accounts: the view callers get, lookups by identifier, and the username rule.
-import type { Sequelize } from "sequelize";
-import { queryPrepared, type User } from "../store/index.js";
+import type { Sequelize, Transaction } from "sequelize";
+import { queryPrepared } from "../store/index.js";
 import { createBatchLoader } from "./batch-loader.js";
 import type { Identifier } from "./identifiers.js";
 
@@ -16,19 +16,6 @@ export interface UserView {
 }
 
 export const USERNAME = /^[A-Za-z0-9._]{3,30}$/;
-
-export function toUserView(u: User): UserView {
-  return {
-    id: u.id,
-    username: u.username,
-    email: u.email ?? "",
-    phoneNumber: u.phoneNumber ?? "",
-    isActive: u.isActive,
-    isStaff: u.isStaff,
-    dateJoined: u.dateJoined,
-    lastLogin: u.lastLogin,
-  };
-}
 
 /** The columns of a UserView, of the users table aliased `u`. */
 export const USER_VIEW_COLUMNS = "u.id, u.username, u.email, u.phone_number, u.is_active, u.is_staff, u.date_joined, u.last_login";
@@ -55,9 +42,9 @@ export const viewOf = (r: UserRow): UserView => ({
   lastLogin: r.last_login,
 });
 
-/** The accounts of these ids (one query; ids with no account are absent from the map). */
-export async function loadUsers(sequelize: Sequelize, ids: readonly string[]): Promise<Map<string, UserView>> {
-  const rows = await queryPrepared<UserRow>(sequelize, `SELECT ${USER_VIEW_COLUMNS} FROM users u WHERE u.id = ANY($1::uuid[])`, [ids]);
+/** The accounts of these ids (one query, inside `transaction` if given; ids with no account are absent from the map). */
+export async function loadUsers(sequelize: Sequelize, ids: readonly string[], transaction?: Transaction): Promise<Map<string, UserView>> {
+  const rows = await queryPrepared<UserRow>(sequelize, `SELECT ${USER_VIEW_COLUMNS} FROM users u WHERE u.id = ANY($1::uuid[])`, [ids], transaction);
   return new Map(rows.map((r) => [r.id, viewOf(r)]));
 }
 
