@@ -77,6 +77,14 @@ const graceKey = (sessionId: string, generation: number) => `refresh-grace:{${se
 
 type RefreshedPair = Omit<TokenPair, "sessionId">;
 
+/**
+ * The items sorted by an id: rows that batched statements lock go in this order, so that
+ * concurrent statements lock the rows they share in one order (no deadlock).
+ */
+function inIdOrder<T>(items: Iterable<T>, id: (item: T) => string): T[] {
+  return [...items].sort((a, b) => (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
+}
+
 /** The columns a new session is written with (refresh_generation starts at 0). */
 const OPENED_COLUMNS = "id, user_id, refresh_seed, refresh_generation, device_id, device_type, device_name, app_version, os_version, ip_address, user_agent, last_used_at, expires_at";
 
@@ -151,6 +159,11 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
     return new Map(rows.map((r): [string, RefreshRow] => [r.id, r]));
   });
 
+  /** The first token pair of a session just opened. */
+  function pairOf(user: { id: string; isStaff: boolean }, opening: Opening): TokenPair {
+    return { sessionId: opening.id, ...issue(user.id, user.isStaff, { id: opening.id, refreshGeneration: 0, refreshSeed: opening.seed }) };
+  }
+
   /** A session about to be opened: its id is chosen here so that its audit rows can name it in the same statement. */
   function newOpening(user: { id: string }, caller: Caller, device: DeviceInfoInput): Opening {
     const id = randomUUID();
@@ -170,7 +183,7 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
   // accounts' last_login, and the audit rows of the sessions opened. Rows are sent in id order
   // so that concurrent statements lock the users they share in the same order.
   const signIns = createBatchLoader(async (batch: Array<{ opening: Opening; login: AuditEntry }>) => {
-    const rows = [...batch].sort((a, b) => (a.opening.userId < b.opening.userId ? -1 : a.opening.userId > b.opening.userId ? 1 : 0));
+    const rows = inIdOrder(batch, (r) => r.opening.userId);
     const o = rows.map((r) => r.opening);
     const column = (i: number) => o.map((x) => x.device[i]);
     const now = new Date();
@@ -198,7 +211,7 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
     const chosen = new Map<string, Rotation>();
     for (const r of batch) if (!chosen.has(r.session.id)) chosen.set(r.session.id, r);
     // In id order, so that concurrent statements lock the sessions they share in the same order.
-    const rows = [...chosen.values()].sort((a, b) => (a.session.id < b.session.id ? -1 : a.session.id > b.session.id ? 1 : 0));
+    const rows = inIdOrder(chosen.values(), (r) => r.session.id);
     const now = new Date();
     const rotated = await writeKeyedChangeWithAudit(sequelize, undefined, {
       sql: `UPDATE sessions s SET refresh_generation = v.presented + 1, rotated_at = $3, last_used_at = $3, expires_at = $4, ip_address = v.ip, user_agent = v.user_agent
@@ -263,14 +276,14 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
         [opening.id, user.id, opening.seed, ...opening.device, opening.ip, opening.userAgent, new Date(), expiry()],
         [opening.created],
       );
-      return { sessionId: opening.id, ...issue(user.id, user.isStaff, { id: opening.id, refreshGeneration: 0, refreshSeed: opening.seed }) };
+      return pairOf(user, opening);
     },
 
     async signIn(user, caller, device, via) {
       const opening = newOpening(user, caller, device);
       const login = audited(caller, { userId: user.id, action: "user.login", entityType: "user", entityId: user.id, sessionId: opening.id, newValues: { via } });
       if (!(await signIns({ opening, login }))) return undefined;
-      return { sessionId: opening.id, ...issue(user.id, user.isStaff, { id: opening.id, refreshGeneration: 0, refreshSeed: opening.seed }) };
+      return pairOf(user, opening);
     },
 
     async refresh(caller, refreshToken) {
