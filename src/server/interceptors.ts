@@ -3,7 +3,7 @@
 // per call.
 import { randomUUID } from "node:crypto";
 import { BlockList, isIP } from "node:net";
-import { Code, ConnectError, createContextKey, createContextValues, type ContextValues, type HandlerContext, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, createContextValues, type ContextValues, type HandlerContext, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
 import { BadRequestSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import type { RequestMeta } from "../domain/caller.js";
 import { DomainError, type ErrorKind } from "../domain/errors.js";
@@ -157,17 +157,18 @@ export function toConnectError(err: unknown): ConnectError {
  * and answered with its reason rather than as an internal error.
  */
 export const errorInterceptor: Interceptor = (next) => async (req) => {
-  // Built only when needed: this runs on every call.
-  const mapper = () => (err: unknown) =>
-    req.signal.aborted && !(err instanceof ConnectError) && !(err instanceof DomainError) ? ConnectError.from(req.signal.reason) : toConnectError(err);
   try {
     const res = await next(req);
     if (!res.stream) return res;
-    return { ...res, message: mapStreamErrors(res.message, mapper()) };
+    return { ...res, message: mapStreamErrors(res.message, (err) => callError(req, err)) };
   } catch (err) {
-    throw mapper()(err);
+    throw callError(req, err);
   }
 };
+
+function callError(req: UnaryRequest | StreamRequest, err: unknown): ConnectError {
+  return req.signal.aborted && !(err instanceof ConnectError) && !(err instanceof DomainError) ? ConnectError.from(req.signal.reason) : toConnectError(err);
+}
 
 async function* mapStreamErrors<T>(messages: AsyncIterable<T>, map: (err: unknown) => ConnectError): AsyncIterable<T> {
   try {
