@@ -3,6 +3,9 @@
 //
 //   npx tsx bench/profile-top.ts bench/out/<run>/profiles/<server>/<file>.cpuprofile [--top 25]
 //   … --callers writeBuffer     the call paths that lead to functions of that name
+//   … --last 25                 only the last 25 s of the profile (the service's profile also
+//                               holds the sign-ins that set the session rows up; the last row
+//                               and the rest after it are at the end)
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
@@ -18,9 +21,9 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: "string", default: "25" }, callers: { type: "string" } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: "string", default: "25" }, callers: { type: "string" }, last: { type: "string" } } });
 if (positionals.length !== 1) {
-  console.error("usage: npx tsx bench/profile-top.ts <file.cpuprofile> [--top N] [--callers FUNCTION]");
+  console.error("usage: npx tsx bench/profile-top.ts <file.cpuprofile> [--top N] [--callers FUNCTION] [--last SECONDS]");
   process.exit(2);
 }
 const top = Number(values.top);
@@ -61,8 +64,14 @@ let total = 0;
 let idle = 0;
 const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
 
+// Sample i happened at the sum of the deltas up to it; with --last, earlier samples are skipped.
+const span = profile.timeDeltas.reduce((a, b) => a + b, 0);
+const from = values.last === undefined ? -Infinity : span - Number(values.last) * 1e6;
+let at = 0;
 profile.samples.forEach((id, i) => {
   const dt = profile.timeDeltas[i] ?? 0;
+  at += dt;
+  if (at < from) return;
   const node = byId.get(id)!;
   total += dt;
   if (node.callFrame.functionName === "(idle)") {

@@ -76,7 +76,16 @@ export function createAuthServiceImpl({ auth, otp, sessions }: AuthRpcDeps): Ser
     async getMe(_req, ctx) {
       const u = await auth.getMe(authedCallerOf(ctx));
       return create(GetMeResponseSchema, {
-        user: create(UserSchema, { ...u, dateJoined: timestampFromDate(u.dateJoined), lastLogin: optionalTimestamp(u.lastLogin) }),
+        user: create(UserSchema, {
+          id: u.id,
+          username: u.username,
+          email: u.email,
+          phoneNumber: u.phoneNumber,
+          isActive: u.isActive,
+          isStaff: u.isStaff,
+          dateJoined: timestampFromDate(u.dateJoined),
+          lastLogin: optionalTimestamp(u.lastLogin),
+        }),
       });
     },
     async listSessions(_req, ctx) {

@@ -75,7 +75,15 @@ const rules = new Map<AuthPolicy, (p: Principal) => boolean>([
   [AuthPolicy.STAFF_OR_SERVICE, (p) => p.kind === "service" || isStaffUser(p)],
 ]);
 
-const BEARER = /^bearer +(\S+)$/i;
+// Sticky: test() leaves lastIndex where the token starts (no match array per call).
+const BEARER_PREFIX = /bearer +(?=\S+$)/iy;
+
+/** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or undefined. */
+function bearerToken(header: string | null): string | undefined {
+  if (header === null) return undefined;
+  BEARER_PREFIX.lastIndex = 0;
+  return BEARER_PREFIX.test(header) ? header.slice(BEARER_PREFIX.lastIndex) : undefined;
+}
 
 export function createAuthInterceptor({ issuer, denyList, checkPrincipal, services, logger }: AuthInterceptorOptions): Interceptor {
   const guarded = new Set(services.map((s) => s.typeName));
@@ -97,8 +105,12 @@ export function createAuthInterceptor({ issuer, denyList, checkPrincipal, servic
     return new ConnectError(message, code);
   };
 
-  async function authenticate(req: UnaryRequest | StreamRequest): Promise<{ principal: Principal; account?: UserView }> {
-    const token = BEARER.exec(req.header.get("authorization") ?? "")?.[1];
+  /**
+   * The verified caller of a call (its account, when the check read one, goes into the
+   * context); throws unauthenticated for a missing, invalid, denied or ended credential.
+   */
+  async function authenticate(req: UnaryRequest | StreamRequest): Promise<Principal> {
+    const token = bearerToken(req.header.get("authorization"));
     if (!token) throw refuse(req, Code.Unauthenticated, "Authentication required", "no bearer token", "debug");
     let principal: Principal;
     try {
@@ -109,10 +121,11 @@ export function createAuthInterceptor({ issuer, denyList, checkPrincipal, servic
     }
     if (principal.kind === "service" && (await denyList.isDenied(principal.jti))) throw refuse(req, Code.Unauthenticated, "Invalid access token", "jti denied");
     const { staff, account } = await checkPrincipal(principal);
-    if (principal.kind !== "user") return { principal };
+    if (account) req.contextValues.set(accountKey, account);
+    if (principal.kind !== "user") return principal;
     // The verified principal is shared by every call of its token (frozen): a copy only when the database disagrees with its roles.
     const agrees = principal.roles.length === (staff ? 1 : 0) && (!staff || principal.roles[0] === "staff");
-    return { principal: agrees ? principal : { ...principal, roles: staff ? ["staff"] : [] }, account };
+    return agrees ? principal : { ...principal, roles: staff ? ["staff"] : [] };
   }
 
   return (next) => async (req) => {
@@ -121,10 +134,9 @@ export function createAuthInterceptor({ issuer, denyList, checkPrincipal, servic
     if (policy === AuthPolicy.NONE) return next(req);
     const permits = rules.get(policy);
     if (!permits) throw refuse(req, Code.PermissionDenied, "Permission denied", `method has no usable auth policy (${policy})`, "error");
-    const { principal, account } = await authenticate(req);
+    const principal = await authenticate(req);
     if (!permits(principal)) throw refuse(req, Code.PermissionDenied, "Permission denied", `${principal.kind} not allowed by ${AuthPolicy[policy]}`);
     req.contextValues.set(principalKey, principal);
-    if (account) req.contextValues.set(accountKey, account);
     return next(req);
   };
 }

@@ -1,59 +1,77 @@
 // The Headers of a call on the unary gRPC fast path (grpc-unary.ts). Handlers and
 // interceptors see the fetch `Headers` interface, as connect gives them; this one keeps
-// lower-cased names in a Map and skips the WebIDL conversions and validation that fetch's
-// own class runs on every entry of every call. Names and values reach the wire only
-// through node's HTTP/2 layer, which refuses invalid ones.
-import type { IncomingHttpHeaders } from "node:http2";
+// lower-cased names and skips the WebIDL conversions and validation that fetch's own class
+// runs on every entry of every call. Names and values reach the wire only through node's
+// HTTP/2 layer, which refuses invalid ones.
+//
+// Most calls only read a header or two (the authorization of the auth interceptor) and
+// never write one, so the entries stay where they came from (the request's header object
+// as node parsed it, or a shared default) until the first write or walk copies them into a
+// Map of their own.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
+
+type Source = Readonly<Record<string, string | string[] | number | undefined>>;
+
+/** A source entry as fetch would show it: pseudo-headers left out, repeated headers joined. */
+function sourceValue(source: Source, name: string): string | undefined {
+  if (name.charCodeAt(0) === 58 /* ":" */) return undefined;
+  const value = source[name];
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? value.join(", ") : String(value);
+}
 
 export class CallHeaders implements Headers {
-  private readonly map = new Map<string, string>();
+  private map?: Map<string, string>;
 
-  constructor(init?: Iterable<readonly [string, string]>) {
-    if (init) for (const [name, value] of init) this.append(name, value);
-  }
+  /** Reads `source` (never writes to it) until the first change. */
+  private constructor(private readonly source: Source) {}
 
-  /** A request's headers, pseudo-headers left out; repeated headers joined as fetch joins them. */
+  /** A request's headers (read in place until changed). */
   static fromRequest(headers: IncomingHttpHeaders): CallHeaders {
-    const out = new CallHeaders();
-    for (const name in headers) {
-      const value = headers[name];
-      if (name.charCodeAt(0) === 58 /* ":" */ || value === undefined) continue;
-      out.map.set(name, Array.isArray(value) ? value.join(", ") : String(value));
-    }
-    return out;
+    return new CallHeaders(headers);
   }
 
-  /** As node's respond() and sendTrailers() take them. */
-  toObject(): Record<string, string> {
-    return Object.fromEntries(this.map);
+  /** Headers that start as `defaults` (lower-case names; the object is only read, so it may be shared). */
+  static startingWith(defaults: Readonly<Record<string, string>>): CallHeaders {
+    return new CallHeaders(defaults);
+  }
+
+  /** Copies every entry onto `target` (as node's respond() and sendTrailers() take them). */
+  copyTo(target: OutgoingHttpHeaders): void {
+    if (this.map) for (const [name, value] of this.map) target[name] = value;
+    else for (const name in this.source) {
+      const value = sourceValue(this.source, name);
+      if (value !== undefined) target[name] = value;
+    }
   }
 
   append(name: string, value: string): void {
     const key = name.toLowerCase();
     const v = value.trim();
-    const existing = this.map.get(key);
-    this.map.set(key, existing === undefined ? v : `${existing}, ${v}`);
+    const existing = this.get(key);
+    this.own().set(key, existing === null ? v : `${existing}, ${v}`);
   }
 
   delete(name: string): void {
-    this.map.delete(name.toLowerCase());
+    this.own().delete(name.toLowerCase());
   }
 
   get(name: string): string | null {
-    return this.map.get(name.toLowerCase()) ?? null;
+    const key = name.toLowerCase();
+    return (this.map ? this.map.get(key) : sourceValue(this.source, key)) ?? null;
   }
 
   getSetCookie(): string[] {
-    const cookie = this.map.get("set-cookie");
-    return cookie === undefined ? [] : [cookie];
+    const cookie = this.get("set-cookie");
+    return cookie === null ? [] : [cookie];
   }
 
   has(name: string): boolean {
-    return this.map.has(name.toLowerCase());
+    return this.get(name) !== null;
   }
 
   set(name: string, value: string): void {
-    this.map.set(name.toLowerCase(), value.trim());
+    this.own().set(name.toLowerCase(), value.trim());
   }
 
   forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void {
@@ -76,8 +94,18 @@ export class CallHeaders implements Headers {
     return this.entries();
   }
 
+  /** The entries in a Map of this object's own, copied from the source on first use. */
+  private own(): Map<string, string> {
+    if (!this.map) {
+      const copy: Record<string, string> = {};
+      this.copyTo(copy);
+      this.map = new Map(Object.entries(copy));
+    }
+    return this.map;
+  }
+
   /** Fetch's Headers iterate in name order. */
   private sorted(): Array<[string, string]> {
-    return [...this.map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return [...this.own()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 }

@@ -77,14 +77,16 @@ const ignore = (): void => {};
 /** The reason a call's signal carries once the call ended normally. */
 const CALL_ENDED = new ConnectError("the call ended", Code.Canceled);
 const NO_TIMEOUT = (): undefined => undefined;
+const RESPONSE_HEADER = Object.freeze({ "content-type": contentTypeProto });
+const RESPONSE_TRAILER = Object.freeze({ "grpc-status": "0" });
 
 /** The context of one call on this path (see the top of this file). */
 class UnaryCallContext implements HandlerContext {
   readonly requestMethod = "POST";
   readonly protocolName = "grpc";
   readonly requestHeader: CallHeaders;
-  readonly responseHeader = new CallHeaders([["content-type", contentTypeProto]]);
-  readonly responseTrailer = new CallHeaders([["grpc-status", "0"]]);
+  readonly responseHeader = CallHeaders.startingWith(RESPONSE_HEADER);
+  readonly responseTrailer = CallHeaders.startingWith(RESPONSE_TRAILER);
   readonly timeoutMs: () => number | undefined = NO_TIMEOUT;
   /** The request as the interceptors first see it. */
   request?: UnaryRequest;
@@ -212,12 +214,16 @@ function adopt(from: Headers, to: CallHeaders): void {
   from.forEach((value, name) => to.set(name, value));
 }
 
-/** The request body, at most `limit` bytes (resource_exhausted beyond). */
+/**
+ * The request body, at most `limit` bytes (resource_exhausted beyond). A stream that fails
+ * also closes: the caller keeps an error listener on every stream it takes.
+ */
 function readBody(stream: http2.ServerHttp2Stream, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let ended = false;
+    // `on`, not `once`: "end" and "close" come once per stream anyway, without once's wrappers.
     stream.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
@@ -226,12 +232,11 @@ function readBody(stream: http2.ServerHttp2Stream, limit: number): Promise<Buffe
         reject(new ConnectError(`message size is larger than configured readMaxBytes ${limit - HEADER_SIZE}`, Code.ResourceExhausted));
       } else chunks.push(chunk);
     });
-    stream.once("end", () => {
+    stream.on("end", () => {
       ended = true;
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
-    stream.once("error", reject);
-    stream.once("close", () => {
+    stream.on("close", () => {
       if (!ended) reject(new ConnectError("the client closed the stream", Code.Canceled));
     });
   });
@@ -283,7 +288,7 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
     live.add(call);
     if (opts.shutdownSignal.aborted) call.end(opts.shutdownSignal.reason);
     let answered = false;
-    stream.once("close", () => {
+    stream.on("close", () => {
       if (!answered) call.end(new ConnectError(`http/2 stream closed with error code ${stream.rstCode}`, Code.Canceled));
     });
     // A peer's reset with an error code is also emitted as an error: without a listener it would
@@ -308,8 +313,9 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
     answered = true;
     try {
       if (!stream.destroyed && !stream.closed) {
-        const trailers = call.responseTrailer.toObject();
-        stream.once("wantTrailers", () => {
+        const trailers: http2.OutgoingHttpHeaders = {};
+        call.responseTrailer.copyTo(trailers);
+        stream.on("wantTrailers", () => {
           try {
             stream.sendTrailers(trailers);
           } catch {
@@ -317,7 +323,10 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
             stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
           }
         });
-        stream.respond({ "x-request-id": meta.requestId, ...call.responseHeader.toObject(), ":status": 200 }, { waitForTrailers: true });
+        const head: http2.OutgoingHttpHeaders = { "x-request-id": meta.requestId };
+        call.responseHeader.copyTo(head);
+        head[":status"] = 200;
+        stream.respond(head, { waitForTrailers: true });
         stream.end(body);
       }
     } catch (err) {

@@ -248,30 +248,34 @@ export function callObserver(logger: Logger, metrics: Metrics): CallObserver {
     },
     interceptor: (next) => async (req) => {
       const record = req.contextValues.get(callRecordKey);
-      const settle = (err?: unknown) => {
-        if (record && !record.outcome) record.outcome = { error: err === undefined ? undefined : ConnectError.from(err, Code.Internal) };
-      };
       try {
         const res = await next(req);
         if (!res.stream) {
-          settle();
+          settle(record);
           return res;
         }
-        return { ...res, message: settleAfter(res.message, settle) };
+        return { ...res, message: settleAfter(res.message, record) };
       } catch (err) {
-        settle(err);
+        settle(record, err);
         throw err;
       }
     },
   };
 }
 
-async function* settleAfter<T>(messages: AsyncIterable<T>, settle: (err?: unknown) => void): AsyncIterable<T> {
+const SUCCEEDED: CallRecord["outcome"] = Object.freeze({});
+
+/** Records a call's outcome (the first one wins); a record is missing when the call was not observed. */
+function settle(record: CallRecord | undefined, err?: unknown): void {
+  if (record && !record.outcome) record.outcome = err === undefined ? SUCCEEDED : { error: ConnectError.from(err, Code.Internal) };
+}
+
+async function* settleAfter<T>(messages: AsyncIterable<T>, record: CallRecord | undefined): AsyncIterable<T> {
   try {
     yield* messages;
-    settle();
+    settle(record);
   } catch (err) {
-    settle(err);
+    settle(record, err);
     throw err;
   }
 }
