@@ -25,6 +25,15 @@
 // observer is told of the end directly. connect's own context costs two AbortControllers,
 // three listeners, three fetch Headers and an abort event per call, which the profiles of a
 // bare echo showed at a fifth of its time.
+//
+// Letting go. A finished stream can stay in memory long after its call: node's HTTP/2 session
+// keeps its streams in a Map and a Set that are resized as streams come and go, and V8 keeps a
+// resized-away hash table's entries and a link to its successor; once one such table sits in
+// the old generation (a full collection promotes the live tables), every later table, and the
+// streams they held, survive the scavenges that follow and are promoted, until the next full
+// collection (measured in bench/RESULTS.md, S21). So a stream must not hold on to the call:
+// the listeners this path puts on a stream go as soon as they are done (only the shared error
+// listener stays), and an ended call drops its request and observer.
 import http2 from "node:http2";
 import { create, fromBinary, toBinary, type DescService } from "@bufbuild/protobuf";
 import {
@@ -147,7 +156,11 @@ class UnaryCallContext implements HandlerContext {
     clearTimeout(this.timer);
     this.onEnd(this);
     this.controller?.abort(reason);
-    this.endObservation?.(reason === CALL_ENDED ? undefined : reason);
+    const observation = this.endObservation;
+    // Let go of what only the call in flight needed (see "Letting go" at the top of this file).
+    this.endObservation = undefined;
+    this.request = undefined;
+    observation?.(reason === CALL_ENDED ? undefined : reason);
   }
 
   /** The context a handler sees when an interceptor passed on a request of its own. */
@@ -216,29 +229,34 @@ function adopt(from: Headers, to: CallHeaders): void {
 
 /**
  * The request body, at most `limit` bytes (resource_exhausted beyond). A stream that fails
- * also closes: the caller keeps an error listener on every stream it takes.
+ * also closes: the caller keeps an error listener on every stream it takes. The listeners go
+ * once the body is read or refused (see "Letting go" at the top of this file).
  */
 function readBody(stream: http2.ServerHttp2Stream, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let ended = false;
-    // `on`, not `once`: "end" and "close" come once per stream anyway, without once's wrappers.
-    stream.on("data", (chunk: Buffer) => {
+    const done = () => {
+      stream.off("data", onData).off("end", onEnd).off("close", onClose);
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        stream.removeAllListeners("data");
+      if (size <= limit) chunks.push(chunk);
+      else {
+        done();
         stream.resume();
         reject(new ConnectError(`message size is larger than configured readMaxBytes ${limit - HEADER_SIZE}`, Code.ResourceExhausted));
-      } else chunks.push(chunk);
-    });
-    stream.on("end", () => {
-      ended = true;
+      }
+    };
+    const onEnd = () => {
+      done();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    });
-    stream.on("close", () => {
-      if (!ended) reject(new ConnectError("the client closed the stream", Code.Canceled));
-    });
+    };
+    const onClose = () => {
+      done();
+      reject(new ConnectError("the client closed the stream", Code.Canceled));
+    };
+    stream.on("data", onData).on("end", onEnd).on("close", onClose);
   });
 }
 
@@ -288,9 +306,11 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
     live.add(call);
     if (opts.shutdownSignal.aborted) call.end(opts.shutdownSignal.reason);
     let answered = false;
-    stream.on("close", () => {
+    const onClose = () => {
+      stream.off("close", onClose);
       if (!answered) call.end(new ConnectError(`http/2 stream closed with error code ${stream.rstCode}`, Code.Canceled));
-    });
+    };
+    stream.on("close", onClose);
     // A peer's reset with an error code is also emitted as an error: without a listener it would
     // take the process down. It ends the call through "close" above.
     stream.on("error", ignore);
@@ -315,14 +335,16 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
       if (!stream.destroyed && !stream.closed) {
         const trailers: http2.OutgoingHttpHeaders = {};
         call.responseTrailer.copyTo(trailers);
-        stream.on("wantTrailers", () => {
+        const onWantTrailers = () => {
+          stream.off("wantTrailers", onWantTrailers);
           try {
             stream.sendTrailers(trailers);
           } catch {
             // Trailers HTTP/2 refuses (a handler's invalid metadata): the call cannot end properly.
             stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
           }
-        });
+        };
+        stream.on("wantTrailers", onWantTrailers);
         const head: http2.OutgoingHttpHeaders = { "x-request-id": meta.requestId };
         call.responseHeader.copyTo(head);
         head[":status"] = 200;

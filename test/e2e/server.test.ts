@@ -616,15 +616,17 @@ describe("server (one port, every protocol)", function () {
       expect([(err as ConnectError).code, (err as ConnectError).rawMessage]).to.deep.equal([Code.Unavailable, "Server is shutting down"]);
     });
 
-    it("tells gRPC calls still running at the grace deadline to stop (unavailable)", async () => {
+    it("tells every gRPC call still running at the grace deadline to stop (unavailable)", async () => {
       const srv = await startServer(deps({ SHUTDOWN_GRACE_SECONDS: "1" }));
       const client = new grpc.Client(`127.0.0.1:${srv.port}`, grpc.credentials.createInsecure());
       try {
-        const call = grpcUnary(client, "/identity.v1.UserAuthService/Login", LoginRequestSchema, GetMeResponseSchema, create(LoginRequestSchema, { identifier: "15000" })).catch((e: grpc.ServiceError) => e);
+        const calls = [1, 2, 3].map(() =>
+          grpcUnary(client, "/identity.v1.UserAuthService/Login", LoginRequestSchema, GetMeResponseSchema, create(LoginRequestSchema, { identifier: "15000" })).catch((e: grpc.ServiceError) => e),
+        );
         await sleep(100);
         await srv.close();
-        const err = (await call) as grpc.ServiceError;
-        expect([err.code, err.details]).to.deep.equal([grpc.status.UNAVAILABLE, "Server is shutting down"]);
+        const errors = (await Promise.all(calls)) as grpc.ServiceError[];
+        expect(errors.map((err) => [err.code, err.details])).to.deep.equal([1, 2, 3].map(() => [grpc.status.UNAVAILABLE, "Server is shutting down"]));
       } finally {
         client.close();
       }
