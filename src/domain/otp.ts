@@ -12,7 +12,7 @@
 // verification token is minted before the outcome is known, so success differs from
 // failure only by the one Redis write that stores the token, after the outcome is decided.
 import type { Redis } from "ioredis";
-import { randomBytes, randomInt } from "node:crypto";
+import { randomInt } from "node:crypto";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Notifier, NotifyChannel } from "../notify/types.js";
@@ -24,6 +24,7 @@ import { ExpiringMap } from "./expiring-map.js";
 import { maskIdentifier, normalizeEmail, normalizeIdentifier, normalizePhone, type Identifier, type IdentifierKind } from "./identifiers.js";
 import { createOtpStore } from "./otp-store.js";
 import { parseTestIdentifiers } from "./otp-test-identifiers.js";
+import { pooledRandomBytes } from "./random-pool.js";
 import { createRateLimiter, ipBucket } from "./rate-limit.js";
 
 export type OtpPurpose = "REGISTER" | "LOGIN";
@@ -213,7 +214,7 @@ export function createOtpService({ redis, config, secret, notifier, logger, audi
       if (!/^\d{6}$/.test(code)) throw invalid([{ field: "otp", description: "must be 6 digits" }]);
       await limitIp(meta);
       // Minted whatever the outcome, so a failure costs the same work as a success (see top).
-      const token = randomBytes(32).toString("base64url");
+      const token = pooledRandomBytes(32).toString("base64url");
       const result = await store.check(id, purpose, code);
       if (result.status === "too_many_failures") {
         log.info({ identifier_hint: maskIdentifier(id), requestId: meta.requestId }, "OTP failures-per-identifier limit reached");

@@ -7,7 +7,8 @@
 // reuse (the session is revoked), a forged one is merely invalid (so knowing a session id
 // is not enough to revoke someone's session). The database holds only the seed, which is
 // useless without the server secret.
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
+import { pooledRandomBytes } from "./random-pool.js";
 
 export interface ParsedRefreshToken {
   sessionId: string;
@@ -18,7 +19,7 @@ export interface ParsedRefreshToken {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function newSeed(): string {
-  return randomBytes(32).toString("base64url");
+  return pooledRandomBytes(32).toString("base64url");
 }
 
 function mac(secret: Buffer, sessionId: string, generation: number, seed: string): Buffer {
@@ -52,7 +53,7 @@ function cacheKey(presented: string): Buffer {
 }
 
 export function sealForGrace(presented: string, value: unknown): string {
-  const iv = randomBytes(12);
+  const iv = pooledRandomBytes(12);
   const cipher = createCipheriv("aes-256-gcm", cacheKey(presented), iv);
   const body = Buffer.concat([cipher.update(JSON.stringify(value), "utf8"), cipher.final()]);
   return Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64url");
