@@ -31,7 +31,7 @@
 // resized-away hash table's entries and a link to its successor; once one such table sits in
 // the old generation (a full collection promotes the live tables), every later table, and the
 // streams they held, survive the scavenges that follow and are promoted, until the next full
-// collection (measured in bench/RESULTS.md, S21). So a stream must not hold on to the call:
+// collection (measured in bench/RESULTS.md, S22). So a stream must not hold on to the call:
 // the listeners this path puts on a stream go as soon as they are done (only the shared error
 // listener stays), and an ended call drops its request and observer.
 import http2 from "node:http2";
