@@ -35,8 +35,10 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
-  // The labelled series of each (service, method, code): looked up once, not per call (prom-client
-  // hashes the label object on every inc/observe otherwise). Bounded by methods × codes.
+  // The labelled children of each (service, method, code), made once rather than per call (each
+  // labels() call builds a child and a bound function). prom-client still hashes the label
+  // object on every inc/observe, children included (bench/RESULTS.md, "Left as they are").
+  // Bounded by methods × codes.
   const series = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<"service" | "method"> }>();
 
   return {
