@@ -8,8 +8,9 @@
 // never write one, so the entries stay where they came from (the request's header object
 // as node parsed it, or a shared default) until the first write or walk copies them into a
 // Map of their own.
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
+import type { OutgoingHttpHeaders } from "node:http2";
 
+/** As node parses a request's headers (IncomingHttpHeaders), or plain defaults. */
 type Source = Readonly<Record<string, string | string[] | number | undefined>>;
 
 /** A source entry as fetch would show it: pseudo-headers left out, repeated headers joined. */
@@ -23,18 +24,12 @@ function sourceValue(source: Source, name: string): string | undefined {
 export class CallHeaders implements Headers {
   private map?: Map<string, string>;
 
-  /** Reads `source` (never writes to it) until the first change. */
-  private constructor(private readonly source: Source) {}
-
-  /** A request's headers (read in place until changed). */
-  static fromRequest(headers: IncomingHttpHeaders): CallHeaders {
-    return new CallHeaders(headers);
-  }
-
-  /** Headers that start as `defaults` (lower-case names; the object is only read, so it may be shared). */
-  static startingWith(defaults: Readonly<Record<string, string>>): CallHeaders {
-    return new CallHeaders(defaults);
-  }
+  /**
+   * Headers that start as `source`: a request's headers as node parsed them, or defaults with
+   * lower-case names. The object is only read (never written, so it may be shared) until the
+   * first change.
+   */
+  constructor(private readonly source: Source) {}
 
   /** Copies every entry onto `target` (as node's respond() and sendTrailers() take them). */
   copyTo(target: OutgoingHttpHeaders): void {

@@ -94,8 +94,8 @@ class UnaryCallContext implements HandlerContext {
   readonly requestMethod = "POST";
   readonly protocolName = "grpc";
   readonly requestHeader: CallHeaders;
-  readonly responseHeader = CallHeaders.startingWith(RESPONSE_HEADER);
-  readonly responseTrailer = CallHeaders.startingWith(RESPONSE_TRAILER);
+  readonly responseHeader = new CallHeaders(RESPONSE_HEADER);
+  readonly responseTrailer = new CallHeaders(RESPONSE_TRAILER);
   readonly timeoutMs: () => number | undefined = NO_TIMEOUT;
   /** The request as the interceptors first see it. */
   request?: UnaryRequest;
@@ -113,7 +113,7 @@ class UnaryCallContext implements HandlerContext {
     timeoutMs: number | undefined,
     private readonly onEnd: (call: UnaryCallContext) => void,
   ) {
-    this.requestHeader = CallHeaders.fromRequest(headers);
+    this.requestHeader = new CallHeaders(headers);
     if (timeoutMs !== undefined) {
       const deadline = Date.now() + timeoutMs;
       this.timeoutMs = () => deadline - Date.now();

@@ -8,7 +8,7 @@ import { migrate } from "./migrate.js";
 import { defineModels, type Models } from "./models/index.js";
 import { openRedis } from "./redis.js";
 
-export { writeAudit, writeChangesWithAudit, writeChangeWithAudit, writeKeyedChangeWithAudit, type AuditedChange, type KeyedChange } from "./audit-writer.js";
+export { writeAudit, writeChangeWithAudit, writeKeyedChangeWithAudit } from "./audit-writer.js";
 export * from "./models/index.js";
 export { queryPrepared } from "./prepared.js";
 export { defineScript } from "./redis.js";

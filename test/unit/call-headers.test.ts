@@ -15,7 +15,7 @@ const request = (): IncomingHttpHeaders => ({
 
 describe("CallHeaders", () => {
   it("reads a request's headers as fetch shows them: names case-insensitive, repeats joined, pseudo-headers hidden", () => {
-    const h = CallHeaders.fromRequest(request());
+    const h = new CallHeaders(request());
     expect(h.get("Authorization")).to.equal("Bearer abc");
     expect(h.get("set-cookie")).to.equal("a=1, b=2");
     expect(h.getSetCookie()).to.deep.equal(["a=1, b=2"]);
@@ -27,7 +27,7 @@ describe("CallHeaders", () => {
 
   it("changes its own copy, never the object it was read from", () => {
     const source = request();
-    const h = CallHeaders.fromRequest(source);
+    const h = new CallHeaders(source);
     h.set("X-A", " 1 ");
     h.append("x-b", "3");
     h.delete("authorization");
@@ -42,8 +42,8 @@ describe("CallHeaders", () => {
 
   it("starts from shared defaults without writing to them, and copies its entries onto a header object", () => {
     const defaults = Object.freeze({ "grpc-status": "0" });
-    const untouched = CallHeaders.startingWith(defaults);
-    const changed = CallHeaders.startingWith(defaults);
+    const untouched = new CallHeaders(defaults);
+    const changed = new CallHeaders(defaults);
     changed.set("grpc-status", "5");
     changed.append("grpc-message", "not found");
 
