@@ -10,6 +10,7 @@ import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import type { Logger } from "../logger.js";
 import type { NodeRequest, NodeResponse } from "./http.js";
+import { renewStreamTablesAfterFullCollections } from "./http2-stream-tables.js";
 
 export interface ListenerTimeouts {
   /** Time to receive a request's headers (HTTP/1.1), the first bytes or the TLS handshake. */
@@ -146,6 +147,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     });
   });
   server.on("error", (err) => log.error({ err }, "listener error"));
+  // Keeps finished streams from being held until the next full collection (see the module).
+  const tableRenewal = renewStreamTablesAfterFullCollections(sessions, log);
 
   let closed: Promise<void> | undefined;
   return {
@@ -153,7 +156,10 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     close(graceMs, onDeadline) {
       closed ??= new Promise<void>((resolve) => {
         closing = true;
-        server.close(() => resolve());
+        server.close(() => {
+          tableRenewal.stop();
+          resolve();
+        });
         h1.close();
         for (const socket of undecided) socket.destroy();
         for (const [socket, active] of h1Connections) if (active === 0) closeSoon(socket);

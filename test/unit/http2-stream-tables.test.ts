@@ -1,0 +1,92 @@
+// The renewal of node's HTTP/2 stream tables after full collections (src/server/http2-stream-tables.ts):
+// it finds the tables of this node, replaces them after a full collection with tables holding
+// the same streams, and streams in flight across the renewal still complete.
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { expect } from "chai";
+import { createLogger } from "../../src/logger.js";
+import { renewStreamTablesAfterFullCollections, streamTablesOf } from "../../src/server/http2-stream-tables.js";
+
+// A full collection on demand, without starting mocha with --expose-gc.
+setFlagsFromString("--expose-gc");
+const fullCollection = runInNewContext("gc") as () => void;
+
+function get(client: http2.ClientHttp2Session, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = client.request({ ":path": path });
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (chunk: string) => (body += chunk));
+    req.on("end", () => resolve(body));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("http2 stream tables", () => {
+  it("are found on this node's server sessions", async () => {
+    const server = http2.createServer();
+    const sessions: http2.ServerHttp2Session[] = [];
+    server.on("session", (s) => sessions.push(s));
+    server.on("stream", (stream) => stream.respond({ ":status": 204 }, { endStream: true }));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      await get(client, "/");
+      const tables = streamTablesOf(sessions[0]!);
+      expect(tables, "node keeps a session's stream tables elsewhere: see src/server/http2-stream-tables.ts").to.not.equal(undefined);
+      expect(streamTablesOf(Object.create(null))).to.equal(undefined);
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+
+  it("are renewed after a full collection with the same streams, which still complete", async () => {
+    const server = http2.createServer();
+    const sessions = new Set<http2.ServerHttp2Session>();
+    const held: http2.ServerHttp2Stream[] = [];
+    server.on("session", (s) => {
+      sessions.add(s);
+      s.on("close", () => sessions.delete(s));
+    });
+    server.on("stream", (stream, headers) => {
+      if (headers[":path"] === "/hold") return void held.push(stream);
+      stream.respond({ ":status": 200 });
+      stream.end("now");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const renewal = renewStreamTablesAfterFullCollections(sessions, createLogger("silent"));
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const answers = [get(client, "/hold"), get(client, "/hold"), get(client, "/hold")];
+      while (held.length < 3) await sleep(5);
+      const session = [...sessions][0]!;
+      const before = streamTablesOf(session)!;
+      const [streams, pending] = [before.streams, before.pendingStreams];
+      expect(streams.size).to.equal(3);
+
+      fullCollection();
+      await sleep(50); // the observer hears of the collection asynchronously
+      const after = streamTablesOf(session)!;
+      expect(after.streams).to.not.equal(streams);
+      expect(after.pendingStreams).to.not.equal(pending);
+      expect([...after.streams.values()]).to.have.members(held);
+
+      held.forEach((stream, i) => {
+        stream.respond({ ":status": 200 });
+        stream.end(`held ${i}`);
+      });
+      expect(await Promise.all(answers)).to.deep.equal(["held 0", "held 1", "held 2"]);
+      expect(await get(client, "/")).to.equal("now");
+      expect(after.streams.size).to.equal(0);
+    } finally {
+      renewal.stop();
+      client.close();
+      server.close();
+    }
+  });
+});
