@@ -26,13 +26,15 @@
 // three listeners, three fetch Headers and an abort event per call, which the profiles of a
 // bare echo showed at a fifth of its time.
 //
-// Letting go. A finished stream can stay in memory long after its call: node's HTTP/2 session
-// keeps its streams in a Map and a Set that are resized as streams come and go, and V8 keeps a
-// resized-away hash table's entries and a link to its successor; once one such table sits in
-// the old generation (a full collection promotes the live tables), every later table, and the
-// streams they held, survive the scavenges that follow and are promoted, until the next full
-// collection (measured in bench/RESULTS.md, S22). So a stream must not hold on to the call:
-// the listeners this path puts on a stream go as soon as they are done (only the shared error
+// Letting go. Whatever a finished call leaves reachable from an object in the old generation,
+// even a dead one, survives the scavenges that follow and is promoted, and a busy server then
+// runs a full collection every few hundred milliseconds, stopping every call in flight
+// (bench/RESULTS.md, S22 and S24). Three such holds were found and are avoided: node's HTTP/2
+// session keeps its streams in hash tables that V8 chains together (renewed after each full
+// collection: http2-stream-tables.ts); a long-lived Set of calls would do the same (InFlight
+// instead: in-flight.ts); getters made per call for the request held their call (shared
+// accessors instead: newRequest below). And a stream must not hold on to its call: the
+// listeners this path puts on a stream go as soon as they are done (only the shared error
 // listener stays), and an ended call drops its request and observer.
 import http2 from "node:http2";
 import { create, fromBinary, toBinary, type DescService } from "@bufbuild/protobuf";
@@ -51,6 +53,7 @@ import {
 } from "@connectrpc/connect";
 import { contentTypeProto, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { CallHeaders } from "./call-headers.js";
+import { InFlight } from "./in-flight.js";
 import type { RequestMeta } from "../domain/caller.js";
 import { contextValuesOf, type EndCall } from "./interceptors.js";
 
@@ -99,6 +102,8 @@ class UnaryCallContext implements HandlerContext {
   readonly timeoutMs: () => number | undefined = NO_TIMEOUT;
   /** The request as the interceptors first see it. */
   request?: UnaryRequest;
+  /** Where the call is among the calls in flight (InFlight). */
+  inFlightIndex = -1;
   private controller?: AbortController;
   private timer?: NodeJS.Timeout;
   private ended = false;
@@ -187,23 +192,53 @@ class UnaryCallContext implements HandlerContext {
 const CALL = Symbol("unary call");
 type CallRequest = UnaryRequest & { [CALL]: UnaryCallContext };
 
+// A request's url and signal are read from its call when asked for (the signal's controller is
+// made only then). They are own enumerable accessors, as in an object literal, so that an
+// interceptor that spreads a request into a new one copies them; but the getters are shared by
+// every request rather than closures made per call: an object literal with getters costs ~0.5 µs
+// to build (V8 gives each such object a dictionary of its own), and its getter closures, holding
+// the call, kept every finished call alive through the scavenges that followed it (bench/RESULTS.md, S24).
+const URL_ACCESSOR: PropertyDescriptor = {
+  get(this: CallRequest) {
+    return this[CALL].url;
+  },
+  enumerable: true,
+  configurable: true,
+};
+const SIGNAL_ACCESSOR: PropertyDescriptor = {
+  get(this: CallRequest) {
+    return this[CALL].signal;
+  },
+  enumerable: true,
+  configurable: true,
+};
+
 function newRequest(call: UnaryCallContext, message: UnaryRequest["message"]): CallRequest {
-  return {
-    [CALL]: call,
-    stream: false,
-    service: call.service,
-    method: call.method,
-    requestMethod: call.requestMethod,
-    get url() {
-      return call.url;
-    },
-    get signal() {
-      return call.signal;
-    },
-    header: call.requestHeader,
-    contextValues: call.values,
-    message,
-  };
+  return new CallRequestOf(call, message) as unknown as CallRequest;
+}
+
+class CallRequestOf {
+  readonly [CALL]: UnaryCallContext;
+  readonly stream = false;
+  readonly service: DescService;
+  readonly method: UnarySpec["method"];
+  readonly requestMethod: string;
+  readonly header: CallHeaders;
+  readonly contextValues: ContextValues;
+
+  constructor(
+    call: UnaryCallContext,
+    readonly message: UnaryRequest["message"],
+  ) {
+    this[CALL] = call;
+    this.service = call.service;
+    this.method = call.method;
+    this.requestMethod = call.requestMethod;
+    Object.defineProperty(this, "url", URL_ACCESSOR);
+    Object.defineProperty(this, "signal", SIGNAL_ACCESSOR);
+    this.header = call.requestHeader;
+    this.contextValues = call.values;
+  }
 }
 
 /** A method's implementation behind the interceptors, composed once per method (connect composes them per call). */
@@ -292,10 +327,10 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
   };
 
   // Calls in flight, told when the server shuts down.
-  const live = new Set<UnaryCallContext>();
+  const live = new InFlight<UnaryCallContext>();
   const forget = (call: UnaryCallContext) => live.delete(call);
   opts.shutdownSignal.addEventListener("abort", () => {
-    for (const call of live) call.end(opts.shutdownSignal.reason);
+    for (const call of live.snapshot()) call.end(opts.shutdownSignal.reason);
   }, { once: true });
 
   async function handle(spec: UnarySpec, invoke: UnaryFn, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, meta: RequestMeta): Promise<void> {

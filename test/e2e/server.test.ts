@@ -22,7 +22,7 @@ import pg from "pg";
 import { BadRequestSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { ServerReflection, ServerReflectionRequestSchema, type ServerReflectionResponse } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { HealthCheckRequestSchema, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "../../gen/grpc/health/v1/health_pb.js";
-import { GetMeRequestSchema, GetMeResponseSchema, LoginRequestSchema, UserAuthService } from "../../gen/identity/v1/auth_pb.js";
+import { GetMeRequestSchema, GetMeResponseSchema, LoginRequestSchema, LoginResponseSchema, UserAuthService } from "../../gen/identity/v1/auth_pb.js";
 import { ProfileService } from "../../gen/identity/v1/profile_pb.js";
 import { loadConfig } from "../../src/config.js";
 import { exhausted, invalid } from "../../src/domain/errors.js";
@@ -620,13 +620,17 @@ describe("server (one port, every protocol)", function () {
       const srv = await startServer(deps({ SHUTDOWN_GRACE_SECONDS: "1" }));
       const client = new grpc.Client(`127.0.0.1:${srv.port}`, grpc.credentials.createInsecure());
       try {
-        const calls = [1, 2, 3].map(() =>
-          grpcUnary(client, "/identity.v1.UserAuthService/Login", LoginRequestSchema, GetMeResponseSchema, create(LoginRequestSchema, { identifier: "15000" })).catch((e: grpc.ServiceError) => e),
+        // Calls that answer in 30 and 40 ms leave the calls in flight from the middle, first.
+        const calls = ["15000", "30", "15000", "40", "15000"].map((ms) =>
+          grpcUnary(client, "/identity.v1.UserAuthService/Login", LoginRequestSchema, LoginResponseSchema, create(LoginRequestSchema, { identifier: ms })).then(
+            (res) => res.userId,
+            (e: grpc.ServiceError) => [e.code, e.details],
+          ),
         );
-        await sleep(100);
+        await sleep(300);
         await srv.close();
-        const errors = (await Promise.all(calls)) as grpc.ServiceError[];
-        expect(errors.map((err) => [err.code, err.details])).to.deep.equal([1, 2, 3].map(() => [grpc.status.UNAVAILABLE, "Server is shutting down"]));
+        const stopped = [grpc.status.UNAVAILABLE, "Server is shutting down"];
+        expect(await Promise.all(calls)).to.deep.equal([stopped, "slow", stopped, "slow", stopped]);
       } finally {
         client.close();
       }
@@ -634,12 +638,23 @@ describe("server (one port, every protocol)", function () {
 
     it("gives handlers the request an interceptor passed on, over gRPC as over Connect", async () => {
       const replace: Interceptor = (next) => (req) => next({ ...req, header: new Headers([...req.header, ["x-echo", "from-interceptor"]]) });
-      const srv = await startServer(deps({}, { interceptors: [replace] }));
+      // What the next interceptor sees of the copy: the url and signal of the call (spread copied them).
+      const seen: Array<[url: string, signal: boolean]> = [];
+      const inspect: Interceptor = (next) => (req) => {
+        seen.push([req.url, req.signal instanceof AbortSignal && !req.signal.aborted]);
+        return next(req);
+      };
+      const srv = await startServer(deps({}, { interceptors: [replace, inspect] }));
       const client = new grpc.Client(`127.0.0.1:${srv.port}`, grpc.credentials.createInsecure());
       try {
         const viaGrpc = await grpcUnary(client, "/identity.v1.UserAuthService/GetMe", GetMeRequestSchema, GetMeResponseSchema, create(GetMeRequestSchema));
         const viaConnect = await createClient(UserAuthService, createConnectTransport({ baseUrl: srv.url, httpVersion: "2" })).getMe({});
         expect([viaGrpc.user?.phoneNumber, viaConnect.user?.phoneNumber]).to.deep.equal(["from-interceptor", "from-interceptor"]);
+        const url = `${srv.url}/identity.v1.UserAuthService/GetMe`;
+        expect(seen).to.deep.equal([
+          [url, true],
+          [url, true],
+        ]);
       } finally {
         client.close();
         await srv.close();
