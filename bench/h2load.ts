@@ -29,6 +29,7 @@ export interface H2loadResult {
   seconds: number;
   p50Ms: number;
   p99Ms: number;
+  p999Ms: number;
 }
 
 export async function h2loadVersion(): Promise<string | undefined> {
@@ -85,6 +86,7 @@ export async function runH2load(o: H2loadOptions): Promise<H2loadResult> {
       seconds: duration(stdout),
       p50Ms: percentile(latencies, 0.5),
       p99Ms: percentile(latencies, 0.99),
+      p999Ms: percentile(latencies, 0.999),
     };
   } finally {
     await Promise.all([rm(bodyFile, { force: true }), rm(logFile, { force: true })]);

@@ -64,7 +64,7 @@ function ticker(row: RowDef, target: Target, s: MeasureSettings, progress: () =>
 function result(
   row: RowDef,
   loadGenerator: RowResult["loadGenerator"],
-  figures: { ops: number; requests: number; errors: number; errorSamples: string[]; seconds: number; p50Ms: number; p99Ms: number },
+  figures: { ops: number; requests: number; errors: number; errorSamples: string[]; seconds: number; p50Ms: number; p99Ms: number; p999Ms: number },
   cpu: { cpu: number; stores: number },
   peak: number,
 ): RowResult {
@@ -97,7 +97,7 @@ async function withH2load(row: RowDef, load: Extract<RowLoad, { kind: "fixed" }>
   const grpcErrors = load.request.wire === "grpc" ? Math.max(0, r.succeeded - (after.ok - before.ok)) : 0;
   const errors = r.failed + grpcErrors;
   const errorSamples = errors ? [`${r.failed} failed at the HTTP level, ${grpcErrors} gRPC errors`] : [];
-  return result(row, "h2load", { ops: r.done, requests: r.done, errors, errorSamples, seconds: r.seconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms }, spent(before, after), peakRssMb(target.pid));
+  return result(row, "h2load", { ops: r.done, requests: r.done, errors, errorSamples, seconds: r.seconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms, p999Ms: r.p999Ms }, spent(before, after), peakRssMb(target.pid));
 }
 
 async function withWorker(row: RowDef, load: RowLoad, target: Target, s: MeasureSettings): Promise<{ row: RowResult; usersUsed: number }> {
@@ -115,7 +115,7 @@ async function withWorker(row: RowDef, load: RowLoad, target: Target, s: Measure
     onProgress: (ops) => (done = ops),
   }).finally(() => stop());
   const after = await sample(target, undefined);
-  return { row: result(row, "node", { ops: r.ops, requests: r.requests, errors: r.errors, errorSamples: r.errorSamples, seconds: r.elapsedSeconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms }, spent(before!, after), peakRssMb(target.pid)), usersUsed: r.usersUsed };
+  return { row: result(row, "node", { ops: r.ops, requests: r.requests, errors: r.errors, errorSamples: r.errorSamples, seconds: r.elapsedSeconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms, p999Ms: r.p999Ms }, spent(before!, after), peakRssMb(target.pid)), usersUsed: r.usersUsed };
 }
 
 export async function measureRow(row: RowDef, load: RowLoad, target: Target, s: MeasureSettings): Promise<{ row: RowResult; usersUsed: number }> {

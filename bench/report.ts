@@ -33,6 +33,7 @@ export interface RowResult {
   seconds: number;
   p50Ms: number;
   p99Ms: number;
+  p999Ms: number;
   serverCpuSeconds: number;
   /** Server CPU per successful operation: the per-request cost. */
   serverCpuMsPerOp: number;
@@ -79,14 +80,14 @@ const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(dig
 const grouped = (n: number) => Math.round(n).toLocaleString("en-US");
 
 export function formatRow(r: RowResult): string {
-  return `${grouped(r.rate)} ${r.unit}, p50 ${fixed(r.p50Ms, 2)} ms, p99 ${fixed(r.p99Ms, 2)} ms, ${r.errors} errors, server ${fixed(r.serverCpuSeconds, 1)} CPU s (${fixed(r.serverCpuMsPerOp, 3)} ms/op; stores ${fixed(r.storesCpuMsPerOp, 3)} ms/op), peak RSS ${fixed(r.peakRssMb, 0)} MB`;
+  return `${grouped(r.rate)} ${r.unit}, p50 ${fixed(r.p50Ms, 2)} ms, p99 ${fixed(r.p99Ms, 2)} ms, p99.9 ${fixed(r.p999Ms, 2)} ms, ${r.errors} errors, server ${fixed(r.serverCpuSeconds, 1)} CPU s (${fixed(r.serverCpuMsPerOp, 3)} ms/op; stores ${fixed(r.storesCpuMsPerOp, 3)} ms/op), peak RSS ${fixed(r.peakRssMb, 0)} MB`;
 }
 
 export function formatTable(rows: Report["rows"]): string {
-  const header = ["row", "load", "rate", "unit", "p50 ms", "p99 ms", "errors", "CPU s", "CPU ms/op", "stores ms/op", "peak RSS MB", "× grpc-js"];
+  const header = ["row", "load", "rate", "unit", "p50 ms", "p99 ms", "p99.9 ms", "errors", "CPU s", "CPU ms/op", "stores ms/op", "peak RSS MB", "× grpc-js"];
   const lines = rows.map((r) =>
     "failed" in r
-      ? [r.id, "—", "failed", "", "", "", "", "", "", "", "", ""]
+      ? [r.id, "—", "failed", "", "", "", "", "", "", "", "", "", ""]
       : [
           r.id,
           r.loadGenerator,
@@ -94,6 +95,7 @@ export function formatTable(rows: Report["rows"]): string {
           r.unit,
           fixed(r.p50Ms, 2),
           fixed(r.p99Ms, 2),
+          fixed(r.p999Ms, 2),
           String(r.errors),
           fixed(r.serverCpuSeconds, 1),
           fixed(r.serverCpuMsPerOp, 3),

@@ -50,6 +50,7 @@ export interface WorkerResult {
   errorSamples: string[];
   p50Ms: number;
   p99Ms: number;
+  p999Ms: number;
   elapsedSeconds: number;
   /** Users the sign-in scenario consumed (warm-up included), to move the cursor on. */
   usersUsed: number;

@@ -48,6 +48,7 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
       errorSamples: r.errorSamples,
       p50Ms: percentile(r.latenciesMs, 0.5),
       p99Ms: percentile(r.latenciesMs, 0.99),
+      p999Ms: percentile(r.latenciesMs, 0.999),
       elapsedSeconds: r.elapsedSeconds,
       usersUsed: scenario.usersUsed(),
     };
