@@ -4,8 +4,8 @@
 // - a Map or Set whose entries keep coming and going is rehashed every few entries, and V8 keeps
 //   the hash table it rehashed away, with the entries it held, linked to the table that
 //   replaced it (for iterators still walking the old one);
-// - a full collection moves every live young object to the old generation, the session's
-//   current tables included;
+// - a full collection promotes the live young objects to the old generation, the session's
+//   current tables among them;
 // - from then on, each table retired from such an old table is held by the old one through
 //   every scavenge (a scavenge cannot tell a dead old object from a live one), and holds the
 //   next in turn, each with the streams it held: every stream of the session, and all a stream
@@ -32,7 +32,7 @@ interface StreamTables {
   pendingStreams: Set<unknown>;
 }
 
-/** The session's stream tables, where node 20 and 22 keep them; undefined elsewhere. */
+/** The session's stream tables, where node 20 keeps them (checked on 20.20); undefined elsewhere. */
 export function streamTablesOf(session: http2.Http2Session): StreamTables | undefined {
   for (const key of Object.getOwnPropertySymbols(session)) {
     if (key.description !== "state") continue;
