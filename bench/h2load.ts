@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
-import { percentile } from "./stats.js";
+import { latencyPercentiles, type Latencies } from "./stats.js";
 import { requestHeaders, type RawRequest } from "./load/rpc-client.js";
 
 const run = promisify(execFile);
@@ -21,15 +21,12 @@ export interface H2loadOptions {
   scratch: string;
 }
 
-export interface H2loadResult {
+export interface H2loadResult extends Latencies {
   done: number;
   succeeded: number;
   /** Requests that failed at the HTTP level (status, stream reset). */
   failed: number;
   seconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  p999Ms: number;
 }
 
 export async function h2loadVersion(): Promise<string | undefined> {
@@ -84,9 +81,7 @@ export async function runH2load(o: H2loadOptions): Promise<H2loadResult> {
       succeeded,
       failed: Math.max(field(stdout, /(\d+) failed/), done - succeeded),
       seconds: duration(stdout),
-      p50Ms: percentile(latencies, 0.5),
-      p99Ms: percentile(latencies, 0.99),
-      p999Ms: percentile(latencies, 0.999),
+      ...latencyPercentiles(latencies),
     };
   } finally {
     await Promise.all([rm(bodyFile, { force: true }), rm(logFile, { force: true })]);

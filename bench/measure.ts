@@ -8,6 +8,7 @@ import { runH2load } from "./h2load.js";
 import { runWorker } from "./node-load.js";
 import { cpuSeconds, peakRssMb, resetPeakRss, rssMb, storesCpu, storesCpuSpent } from "./proc.js";
 import type { RowResult } from "./report.js";
+import type { Latencies } from "./stats.js";
 import type { RowDef, RowLoad } from "./rows.js";
 import type { Target } from "./targets.js";
 
@@ -64,7 +65,7 @@ function ticker(row: RowDef, target: Target, s: MeasureSettings, progress: () =>
 function result(
   row: RowDef,
   loadGenerator: RowResult["loadGenerator"],
-  figures: { ops: number; requests: number; errors: number; errorSamples: string[]; seconds: number; p50Ms: number; p99Ms: number; p999Ms: number },
+  figures: { ops: number; requests: number; errors: number; errorSamples: string[]; seconds: number } & Latencies,
   cpu: { cpu: number; stores: number },
   peak: number,
 ): RowResult {

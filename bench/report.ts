@@ -3,6 +3,7 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { RowId } from "./rows.js";
+import type { Latencies } from "./stats.js";
 
 export interface Machine {
   cpus: number;
@@ -18,7 +19,7 @@ export function describeMachine(h2load: string | undefined): Machine {
   return { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? "unknown", memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, h2load, loadAverage: Math.round(loadavg()[0]! * 100) / 100 };
 }
 
-export interface RowResult {
+export interface RowResult extends Latencies {
   id: RowId;
   title: string;
   unit: "req/s" | "flows/s";
@@ -31,9 +32,6 @@ export interface RowResult {
   errors: number;
   errorSamples: string[];
   seconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  p999Ms: number;
   serverCpuSeconds: number;
   /** Server CPU per successful operation: the per-request cost. */
   serverCpuMsPerOp: number;
@@ -87,7 +85,7 @@ export function formatTable(rows: Report["rows"]): string {
   const header = ["row", "load", "rate", "unit", "p50 ms", "p99 ms", "p99.9 ms", "errors", "CPU s", "CPU ms/op", "stores ms/op", "peak RSS MB", "× grpc-js"];
   const lines = rows.map((r) =>
     "failed" in r
-      ? [r.id, "—", "failed", "", "", "", "", "", "", "", "", "", ""]
+      ? [r.id, "—", "failed", ...header.slice(3).map(() => "")]
       : [
           r.id,
           r.loadGenerator,

@@ -1,5 +1,6 @@
 // What the bench and its load workers (bench/load/worker.ts, one process per row) tell each
 // other over the IPC channel of child_process.fork.
+import type { Latencies } from "../stats.js";
 import type { Wire } from "./rpc-client.js";
 
 /** A signed-in session, as the sign-in flow returns it. */
@@ -42,15 +43,12 @@ export interface WorkerJob {
   maxOps?: number;
 }
 
-export interface WorkerResult {
+export interface WorkerResult extends Latencies {
   ops: number;
   /** RPCs sent (a sign-in flow is three). */
   requests: number;
   errors: number;
   errorSamples: string[];
-  p50Ms: number;
-  p99Ms: number;
-  p999Ms: number;
   elapsedSeconds: number;
   /** Users the sign-in scenario consumed (warm-up included), to move the cursor on. */
   usersUsed: number;

@@ -2,7 +2,7 @@
 // never shares an event loop with the bench or the server. It receives a job, warms up,
 // reports ready, waits for "go" (the bench samples the server's CPU in between), runs the
 // measured window and reports the figures.
-import { percentile } from "../stats.js";
+import { latencyPercentiles } from "../stats.js";
 import { drive } from "./drive.js";
 import type { FromWorker, ToWorker, WorkerJob, WorkerResult } from "./protocol.js";
 import { createRpcClient, type RpcClient } from "./rpc-client.js";
@@ -46,9 +46,7 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
       requests,
       errors: r.errors,
       errorSamples: r.errorSamples,
-      p50Ms: percentile(r.latenciesMs, 0.5),
-      p99Ms: percentile(r.latenciesMs, 0.99),
-      p999Ms: percentile(r.latenciesMs, 0.999),
+      ...latencyPercentiles(r.latenciesMs),
       elapsedSeconds: r.elapsedSeconds,
       usersUsed: scenario.usersUsed(),
     };

@@ -46,7 +46,7 @@ export function streamTablesOf(session: http2.Http2Session): StreamTables | unde
 }
 
 /** Gives the session fresh stream tables with the same entries, of node's own (Map and Set) classes. */
-export function renewStreamTables(tables: StreamTables): void {
+function renewStreamTables(tables: StreamTables): void {
   tables.streams = new (tables.streams.constructor as MapConstructor)(tables.streams);
   tables.pendingStreams = new (tables.pendingStreams.constructor as SetConstructor)(tables.pendingStreams);
 }
