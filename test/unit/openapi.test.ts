@@ -59,7 +59,7 @@ describe("OpenAPI document", () => {
       const operation = op(path, verb);
       expect(operation["x-auth-policy"], path).to.equal(policy);
       if (policy === "none") {
-        expect(operation.security, path).to.equal(undefined);
+        expect(operation.security, path).to.deep.equal([]);
         expect(operation.responses, path).to.not.have.property("401");
       } else {
         expect(operation.security, path).to.deep.equal([{ bearerAuth: [] }]);
