@@ -99,10 +99,12 @@ export function createPreRouting(opts: PreRoutingOptions): (req: NodeRequest, re
 
 /** The size of an HTTP/2 field section as RFC 9113 §6.5.2 counts it: name + value + 32 per field. */
 export function fieldSectionSize(headers: http2.IncomingHttpHeaders): number {
+  // Runs for every stream: no allocation.
   let size = 0;
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) size += name.length + String(v).length + 32;
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value === "string") size += name.length + value.length + 32;
+    else if (Array.isArray(value)) for (const v of value) size += name.length + v.length + 32;
   }
   return size;
 }
