@@ -3,8 +3,9 @@
 // - a gRPC or gRPC-Web call to an unknown method: HTTP 200 with grpc-status 12 (unimplemented)
 //   in a trailers-only response, not connect-node's HTTP 404 with a JSON body (which C-core
 //   reports as a metadata parse error);
-// - a grpc-encoding the server cannot decode: unimplemented with grpc-accept-encoding (connect-node
-//   answers unimplemented but drops that header, a protocol header, from the error's metadata);
+// - a grpc-encoding (gRPC) or Content-Encoding (Connect) the server cannot decode: unimplemented
+//   with grpc-accept-encoding or Accept-Encoding (connect-node answers unimplemented but drops
+//   those headers, protocol headers, from the error's metadata);
 // - an HTTP method an RPC path does not take: 405 with Allow (RFC 9110 §15.5.6);
 // - a field section over the size the server serves (HTTP/2): 431, or resource_exhausted for gRPC;
 // - a request message that does not decode: invalid_argument (connect-node says internal).
@@ -69,6 +70,13 @@ export function createPreRouting(opts: PreRoutingOptions): (req: NodeRequest, re
   const accepted = new Set(["identity", ...opts.encodings]);
   const acceptEncoding = opts.encodings.join(",");
 
+  /** The encoding a header names when the server cannot decode it; undefined when absent or accepted. */
+  const unsupported = (header: string | string[] | undefined): string | undefined => {
+    const encoding = Array.isArray(header) ? header.join(",") : header;
+    return encoding === undefined || accepted.has(encoding) ? undefined : encoding;
+  };
+  const unknownCompression = (encoding: string) => `unknown compression "${encoding}": supported encodings are ${acceptEncoding}`;
+
   return (req, res) => {
     const path = (req.url ?? "/").split("?", 1)[0]!;
     const methods = allowed.get(path);
@@ -79,11 +87,17 @@ export function createPreRouting(opts: PreRoutingOptions): (req: NodeRequest, re
         sendGrpcError(req, res, new ConnectError(message, Code.Unimplemented));
         return true;
       }
-      const header = req.headers["grpc-encoding"];
-      const encoding = Array.isArray(header) ? header.join(",") : header;
-      if (encoding !== undefined && !accepted.has(encoding)) {
-        const error = new ConnectError(`unknown compression "${encoding}": supported encodings are ${acceptEncoding}`, Code.Unimplemented, { "grpc-accept-encoding": acceptEncoding });
-        sendGrpcError(req, res, error);
+      const encoding = unsupported(req.headers["grpc-encoding"]);
+      if (encoding !== undefined) {
+        sendGrpcError(req, res, new ConnectError(unknownCompression(encoding), Code.Unimplemented, { "grpc-accept-encoding": acceptEncoding }));
+        return true;
+      }
+    } else if (methods) {
+      // Connect unary: the body's Content-Encoding, answered with Accept-Encoding.
+      const encoding = unsupported(req.headers["content-encoding"]);
+      if (encoding !== undefined) {
+        sendJson(res, 501, { code: codeToString(Code.Unimplemented), message: unknownCompression(encoding) }, { "accept-encoding": acceptEncoding });
+        req.resume();
         return true;
       }
     }

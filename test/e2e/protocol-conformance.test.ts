@@ -157,6 +157,13 @@ describe("protocol conformance (issue 15, points 7-12)", function () {
       expect(web.headers.get("grpc-accept-encoding")).to.equal("gzip,br");
     });
 
+    it("answers a Connect request's unsupported Content-Encoding with Accept-Encoding", async () => {
+      const res = await fetch(`${server.url}/identity.v1.UserAuthService/RequestOtp`, { method: "POST", headers: { "content-type": "application/json", "content-encoding": "snappy" }, body: "{}" });
+      expect(res.status).to.equal(501);
+      expect(res.headers.get("accept-encoding")).to.equal("gzip,br");
+      expect(((await res.json()) as { code: string }).code).to.equal("unimplemented");
+    });
+
     it("still serves the encodings it lists (gzip)", async () => {
       const client = createClient(UserAuthService, createGrpcTransport({ baseUrl: server.url, sendCompression: compressionGzip, compressMinBytes: 0 }));
       const res = await client.requestOtp({ identifier: testPhone(), purpose: OtpPurpose.REGISTER });
