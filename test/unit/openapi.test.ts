@@ -42,6 +42,8 @@ describe("OpenAPI document", () => {
     expect(doc.openapi).to.equal("3.1.0");
     expect(doc.info).to.include({ title: "Identity API", version: "1.0.0" });
     expect(doc.servers).to.deep.equal([{ url: "https://id.example.com" }]);
+    // Without a base URL: the host that serves the document (redocly's no-empty-servers).
+    expect(buildOpenApiDocument(apiServices, { title: "Identity API", version: "1.0.0" }).servers).to.deep.equal([{ url: "/", description: "The host serving this document." }]);
   });
 
   it("lists exactly the REST paths of DESIGN §2, one operation per method", () => {
