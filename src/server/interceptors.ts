@@ -170,6 +170,31 @@ function callError(req: UnaryRequest | StreamRequest, err: unknown): ConnectErro
   return req.signal.aborted && !(err instanceof ConnectError) && !(err instanceof DomainError) ? ConnectError.from(req.signal.reason) : toConnectError(err);
 }
 
+/**
+ * For connect-node's protocol handlers (Connect, gRPC-Web, gRPC beside the fast path, and the
+ * REST gateway through them): connect-node aborts a call's signal at its deadline, when the
+ * client goes and at the end of the shutdown grace, but waits for the handler and sends
+ * whatever it returns, even after that. This answers a unary call with the signal's reason
+ * (deadline_exceeded, unavailable) as soon as it aborts, and never with a result that came
+ * after; the handler's database work is cancelled through the same signal (Caller.signal). The
+ * unary gRPC fast path does the same itself (grpc-unary.ts), without this interceptor.
+ */
+export const abandonOnAbort: Interceptor = (next) => async (req) => {
+  if (req.stream) return next(req);
+  const signal = req.signal;
+  signal.throwIfAborted();
+  let onAbort!: () => void;
+  const abandoned = new Promise<never>((_, reject) => (onAbort = () => reject(signal.reason)));
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    const res = await Promise.race([next(req), abandoned]);
+    signal.throwIfAborted();
+    return res;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+};
+
 async function* mapStreamErrors<T>(messages: AsyncIterable<T>, map: (err: unknown) => ConnectError): AsyncIterable<T> {
   try {
     yield* messages;
