@@ -183,17 +183,19 @@ class UnaryCallContext implements HandlerContext {
     clearTimeout(this.timer);
     this.onEnd(this);
     this.controller?.abort(reason);
-    if (!this.answered) {
-      const error = reason instanceof ConnectError ? reason : new ConnectError("internal error", Code.Internal, undefined, undefined, reason);
-      setTrailerStatus(this.responseTrailer, error);
+    let answeredWith: ConnectError | undefined;
+    if (!this.answered && !this.stream.closed && !this.stream.destroyed) {
+      answeredWith = reason instanceof ConnectError ? reason : new ConnectError("internal error", Code.Internal, undefined, undefined, reason);
+      setTrailerStatus(this.responseTrailer, answeredWith);
       const refused = this.answer(undefined);
-      if (refused !== undefined) reason = new ConnectError("internal error", Code.Internal, undefined, undefined, refused);
+      if (refused !== undefined) answeredWith = new ConnectError("internal error", Code.Internal, undefined, undefined, refused);
     }
+    this.answered = true;
     const observation = this.endObservation;
     // Let go of what only the call in flight needed (see "Letting go" at the top of this file).
     this.endObservation = undefined;
     this.request = undefined;
-    observation?.(reason === CALL_ENDED ? undefined : reason);
+    observation?.(reason === CALL_ENDED ? undefined : reason, answeredWith);
   }
 
   /**

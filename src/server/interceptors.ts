@@ -213,8 +213,12 @@ interface CallRecord {
 
 const callRecordKey = createContextKey<CallRecord | undefined>(undefined, { description: "call observation" });
 
-/** Ends the observation of a call (once; later calls do nothing), with what ended it: an error, or nothing for a call that completed. */
-export type EndCall = (reason?: unknown) => void;
+/**
+ * Ends the observation of a call (once; later calls do nothing), with what ended it: an error, or
+ * nothing for a call that completed. `answered`: the error the call was answered with whatever
+ * the interceptors saw (a call abandoned at its deadline or at shutdown).
+ */
+export type EndCall = (reason?: unknown, answered?: ConnectError) => void;
 
 export interface CallObserver {
   /** Starts a call's clock; the call is logged and counted when the returned function is called. */
@@ -233,12 +237,12 @@ export interface CallObserver {
  * directly (start). A malformed or oversized request is therefore logged and counted too.
  */
 export function callObserver(logger: Logger, metrics: Metrics): CallObserver {
-  const finish = (ctx: HandlerContext, record: CallRecord, started: bigint, reason: unknown) => {
+  const finish = (ctx: HandlerContext, record: CallRecord, started: bigint, reason: unknown, answered: ConnectError | undefined) => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     // After a success connect-node aborts without a reason (which reads as "canceled"), so the
     // interceptor's view wins; the reason decides for calls that never reached it (request
     // unreadable or too large) or that ended before it settled (client gone, deadline).
-    const error = record.outcome ? record.outcome.error : reason === undefined ? undefined : ConnectError.from(reason, Code.Internal);
+    const error = answered ?? (record.outcome ? record.outcome.error : reason === undefined ? undefined : ConnectError.from(reason, Code.Internal));
     const code = codeName(error?.code);
     const service = ctx.service.typeName;
     const method = ctx.method.name;
@@ -257,10 +261,10 @@ export function callObserver(logger: Logger, metrics: Metrics): CallObserver {
     const record: CallRecord = {};
     ctx.values.set(callRecordKey, record);
     let ended = false;
-    return (reason) => {
+    return (reason, answered) => {
       if (ended) return;
       ended = true;
-      finish(ctx, record, started, reason);
+      finish(ctx, record, started, reason, answered);
     };
   };
 
