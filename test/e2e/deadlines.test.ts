@@ -10,7 +10,7 @@ import { expect } from "chai";
 import pg from "pg";
 import { GetMeRequestSchema } from "../../gen/identity/v1/auth_pb.js";
 import { ProfileService, UpdateProfileRequestSchema } from "../../gen/identity/v1/profile_pb.js";
-import { bearer, clientFor, signUp, type SignedUp } from "../support/clients.js";
+import { bearer, bearerMetadata, clientFor, grpcJsClient, signUp, type SignedUp } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 
 describe("deadlines on the wire (full app)", function () {
@@ -75,6 +75,30 @@ describe("deadlines on the wire (full app)", function () {
       const call = await rawGrpc("/identity.v1.UserAuthService/GetMe", toBinary(GetMeRequestSchema, create(GetMeRequestSchema)), "1n");
       expect(call).to.deep.equal({ status: String(grpc.status.DEADLINE_EXCEEDED), bytes: 0, rstCode: http2.constants.NGHTTP2_NO_ERROR });
     }
+  });
+
+  it("makes no AbortController for fast-path calls that start no transaction (GetMe), deadline or not", async () => {
+    const client = grpcJsClient(server.port);
+    const Original = globalThis.AbortController;
+    let made = 0;
+    globalThis.AbortController = class extends Original {
+      constructor() {
+        super();
+        made++;
+      }
+    };
+    try {
+      for (let i = 0; i < 20; i++) {
+        const options = i % 2 ? { deadline: Date.now() + 10000 } : {};
+        await new Promise((resolve, reject) =>
+          client.makeUnaryRequest("/identity.v1.UserAuthService/GetMe", (m: Uint8Array) => Buffer.from(m), (b: Buffer) => b, new Uint8Array(), bearerMetadata(user.accessToken), options, (err, res) => (err ? reject(err) : resolve(res))),
+        );
+      }
+    } finally {
+      globalThis.AbortController = Original;
+      client.close();
+    }
+    expect(made).to.equal(0);
   });
 
   it("abandons a gRPC write past its grpc-timeout: deadline_exceeded, the statement cancelled, nothing committed", async () => {
