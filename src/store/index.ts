@@ -7,6 +7,7 @@ import { ensureDatabase, openDatabase } from "./database.js";
 import { migrate } from "./migrate.js";
 import { defineModels, type Models } from "./models/index.js";
 import { openRedis } from "./redis.js";
+import { createOutageLog, type OutageLog } from "./store-errors.js";
 
 export { writeAudit, writeChangeWithAudit, writeKeyedChangeWithAudit } from "./audit-writer.js";
 export * from "./models/index.js";
@@ -17,11 +18,13 @@ export interface Stores {
   sequelize: Sequelize;
   models: Models;
   redis: Redis;
+  /** The process's store outages: one warn line per outage of each store (src/store/store-errors.ts). */
+  outages: OutageLog;
   /** Closes the pool and the Redis connection; safe to call more than once. */
   close(): Promise<void>;
 }
 
-export type StoreConfig = Pick<Config, "databaseUrl" | "redisUrl" | "redisKeyPrefix"> & Partial<Pick<Config, "nodeEnv">>;
+export type StoreConfig = Pick<Config, "databaseUrl" | "redisUrl" | "redisKeyPrefix"> & Partial<Pick<Config, "nodeEnv" | "redisCommandTimeoutMs">>;
 
 async function closeRedis(redis: Redis): Promise<void> {
   if (redis.status === "end") return;
@@ -63,7 +66,8 @@ export async function openStores(config: StoreConfig, logger: Logger): Promise<S
   const log = logger.child({ component: "store" });
   if (await ensureDatabase(config.databaseUrl)) log.info("created the database");
   const sequelize = openDatabase(config, logger);
-  const redis = openRedis(config, logger);
+  const outages = createOutageLog(log);
+  const redis = openRedis(config, logger, outages);
   try {
     const applied = await migrate(sequelize, logger);
     log.info({ applied }, applied.length ? "database migrated" : "database schema up to date");
@@ -75,5 +79,5 @@ export async function openStores(config: StoreConfig, logger: Logger): Promise<S
     throw err;
   }
   let closing: Promise<void> | undefined;
-  return { sequelize, models: defineModels(sequelize), redis, close: () => (closing ??= closeAll(sequelize, redis)) };
+  return { sequelize, models: defineModels(sequelize), redis, outages, close: () => (closing ??= closeAll(sequelize, redis)) };
 }
