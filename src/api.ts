@@ -46,7 +46,7 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
   const secret = loadServerSecret(config, logger);
   const ring = loadKeyRing(config, logger);
   const issuer = createTokenIssuer(ring, config);
-  const denyList = createDenyList(redis);
+  const denyList = createDenyList(stores);
   // OTP audit rows record no database change of their own (OTP state is in Redis): those of
   // concurrent calls go in one INSERT, one round trip and one commit, before each call answers.
   const otpAudit = createBatchLoader(async (entries: AuditEntry[]) => {

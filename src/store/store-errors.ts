@@ -86,6 +86,19 @@ export function storeFailure(err: unknown): StoreUnavailableError | undefined {
   return undefined;
 }
 
+/**
+ * Runs an optional store operation (a cache read or write): `fallback` when the store is
+ * unreachable, so the caller goes on without it; any other error is thrown.
+ */
+export async function withStoreFallback<T>(op: () => Promise<T>, fallback: T): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (storeFailure(err)) return fallback;
+    throw err;
+  }
+}
+
 export interface OutageLog {
   /** Records a failed operation: the first of an outage is logged at warn, the rest counted. */
   report(failure: StoreUnavailableError): void;

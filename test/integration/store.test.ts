@@ -18,6 +18,7 @@ const logger = createLogger("silent");
 
 const TABLES = [
   "analytics_reports",
+  "denied_tokens",
   "notification_log",
   "outbox",
   "points_transactions",
@@ -136,13 +137,13 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(fks).to.deep.equal(
           ["analytics_reports", "notification_log", "points_transactions", "sessions", "user_devices", "user_kyc", "user_points", "user_profiles"].map((table_name) => ({ table_name, delete_rule: "CASCADE" })),
         );
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }, { name: "0003_sessions_hot_updates" }]);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }, { name: "0003_sessions_hot_updates" }, { name: "0004_denied_tokens" }]);
         expect(indexes).to.not.include("sessions_user_revoked_expires_idx");
         const [sessions] = await sql<{ reloptions: string[] }>(config.databaseUrl, "SELECT reloptions FROM pg_class WHERE relname = 'sessions'");
         expect(sessions!.reloptions).to.deep.equal(["fillfactor=80"]);
 
         expect(await migrate(stores.sequelize, logger)).to.deep.equal([]);
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(3);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(4);
       } finally {
         await stores.close();
       }
@@ -155,16 +156,17 @@ describe("store (PostgreSQL + Redis)", () => {
       const b = openDatabase({ databaseUrl: url }, logger);
       try {
         const applied = await Promise.all([migrate(a, logger), migrate(b, logger)]);
-        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates"]);
+        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
 
+        expect(await revertLastMigration(a, logger)).to.equal("0004_denied_tokens");
         expect(await revertLastMigration(a, logger)).to.equal("0003_sessions_hot_updates");
         const indexes = (await sql<{ indexname: string }>(url, "SELECT indexname FROM pg_indexes WHERE tablename = 'sessions' ORDER BY 1")).map((r) => r.indexname);
         expect(indexes).to.deep.equal(["sessions_pkey", "sessions_user_revoked_expires_idx"]);
         expect(await revertLastMigration(a, logger)).to.equal("0002_jobs");
         expect(await revertLastMigration(a, logger)).to.equal("0001_initial");
         expect(await publicTables(url)).to.deep.equal(["schema_migrations"]);
-        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates"]);
+        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
       } finally {
         await Promise.all([a.close(), b.close()]);
@@ -539,7 +541,7 @@ describe("store (PostgreSQL + Redis)", () => {
         const redis = openRedis({ redisUrl: "redis://127.0.0.1:1/0", redisKeyPrefix: uniqueRedisPrefix("down") }, capture);
         try {
           while (lines.length < 3) await new Promise((resolve) => setTimeout(resolve, 25));
-          expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).to.deep.equal(["redis connection error; reconnecting"]);
+          expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).to.deep.equal(["store unavailable"]);
           expect(lines.filter((l) => l.level === 20).length).to.be.greaterThan(0);
         } finally {
           redis.disconnect();
