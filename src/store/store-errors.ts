@@ -35,8 +35,9 @@ const PG_CONNECTION_MESSAGES = [/^Connection terminated/, /is not queryable/, /^
 // after reconnection attempts, refused without a connection, or the connection closed.
 const REDIS_MESSAGES = [/^Command timed out$/, /^Connection is closed\.?$/, /^Stream isn't writeable and enableOfflineQueue options is false$/, /^None of startup nodes is available/, /^Failed to refresh slots cache/];
 const REDIS_ERROR_NAMES = new Set(["MaxRetriesPerRequestError", "ClusterAllFailedError"]);
-// Redis replies of a server that is loading, failing over or read-only after a switch-over.
-const REDIS_TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/;
+// Redis replies of a server that is loading, failing over, read-only after a switch-over, or
+// out of memory under maxmemory-policy noeviction (it cannot serve writes: not a bug of ours).
+const REDIS_TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|OOM)\b/;
 
 interface ErrorLike {
   name?: unknown;

@@ -2,7 +2,7 @@
 // test's own (test/support/private-redis.ts), behind a cuttable proxy where the test needs one:
 // - down or stalled, every Redis-dependent call answers `unavailable` (RetryInfo; REST 503 with
 //   Retry-After) within REDIS_COMMAND_TIMEOUT_MS instead of waiting; calls that do not need
-//   Redis (GetMe, RefreshToken) keep working; OTP stays fail-closed; one warn line per outage;
+//   Redis (GetMe, RefreshToken, Logout) keep working; OTP stays fail-closed; one warn line per outage;
 // - restarted without persistence, a refresh retried within the grace window still answers
 //   the rotated pair (no reuse revocation), and a revoked service token stays revoked.
 import { execFile } from "node:child_process";
@@ -89,6 +89,8 @@ describe("Redis outage", function () {
         expect((await auth().getMe({}, bearer(user.accessToken))).user?.id).to.equal(user.userId);
         const refreshed = await auth().refreshToken({ refreshToken: user.refreshToken }, { timeoutMs: 10_000 });
         expect((await auth().getMe({}, bearer(refreshed.accessToken))).user?.id).to.equal(user.userId);
+        await auth().logout({}, { ...bearer(refreshed.accessToken), timeoutMs: 10_000 });
+        expect((await failure(auth().getMe({}, bearer(refreshed.accessToken)))).code).to.equal(Code.Unauthenticated);
 
         const logged = server.logs.slice(logStart);
         expect(logged.filter((l) => (l.level as number) >= 50).map((l) => l.msg)).to.deep.equal([], "no error lines (stack traces)");

@@ -33,6 +33,7 @@ describe("store errors", () => {
     ["ioredis: Connection is closed.", new Error("Connection is closed."), "redis"],
     ["Redis LOADING", new ReplyError("LOADING Redis is loading the dataset in memory"), "redis"],
     ["Redis READONLY", new ReplyError("READONLY You can't write against a read only replica."), "redis"],
+    ["Redis OOM (noeviction, full)", new ReplyError("OOM command not allowed when used memory > 'maxmemory'."), "redis"],
   ];
   for (const [name, err, store] of transient) {
     it(`${name} → ${store} unavailable`, () => {
