@@ -53,7 +53,7 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
     await writeAudit(models, entries);
     return new Map<AuditEntry, void>();
   });
-  const otp = createOtpService({ redis, config, secret, notifier, logger, audit: async (e) => void (await otpAudit(e)) });
+  const otp = createOtpService({ redis, config, secret, notifier, logger, audit: async (e) => void (await otpAudit(e)), outages: stores.outages });
   const sessions = createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger });
   const auth = createAuth({ sequelize, models, otp, sessions, logger });
   const activity = createActivityTracker({ redis, logger });

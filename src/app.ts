@@ -7,6 +7,7 @@ import type { Logger } from "./logger.js";
 import { createNotifier } from "./notify/index.js";
 import type { RunningServer } from "./server/server.js";
 import { openStores, type Stores } from "./store/index.js";
+import { StoreUnavailableError } from "./store/store-errors.js";
 
 export interface App {
   config: Config;
@@ -30,12 +31,14 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     await Promise.allSettled([notifier.close(), stores.close()]);
   }
   try {
-    // Under ROLE=all, /readyz also waits for the worker's job store connection (its LISTEN
-    // channel reconnects by itself after PostgreSQL comes back).
+    // Under ROLE=all, /readyz also waits for the worker: started (it starts after the
+    // listener), and its job store connection up (the LISTEN channel reconnects by itself
+    // after PostgreSQL comes back).
     const jobsReady = {
       name: "jobs",
       check: async () => {
-        if (app.worker && !app.worker.ready()) throw new Error("the job store's notification channel is reconnecting");
+        if (!app.worker) throw new Error("the job worker has not started yet");
+        if (!app.worker.ready()) throw new StoreUnavailableError("postgres", "the job store's notification channel is reconnecting", { cause: undefined });
       },
     };
     if (config.role !== "worker") app.server = await startApi(config, logger, stores, notifier, config.role === "all" ? [jobsReady] : []);

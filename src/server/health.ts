@@ -5,6 +5,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../logger.js";
+import { storeFailure } from "../store/store-errors.js";
 import { sendJson, type PlainRoute } from "./http.js";
 
 export interface ReadinessCheck {
@@ -33,7 +34,10 @@ export function createReadiness(checks: ReadinessCheck[], logger: Logger, timeou
           await withTimeout(check(), timeoutMs, name);
           return [name, "ok"] as const;
         } catch (err) {
-          logger.warn({ err, check: name }, "readiness check failed");
+          // An unreachable store is the outage log's to report (once); probes come every few seconds.
+          const failure = storeFailure(err);
+          if (failure) logger.debug({ check: name, reason: failure.reason }, "readiness check failed");
+          else logger.warn({ err, check: name }, "readiness check failed");
           return [name, "failed"] as const;
         }
       }),

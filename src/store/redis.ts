@@ -23,8 +23,8 @@ import { createOutageLog, StoreUnavailableError, type OutageLog } from "./store-
  * less than one each.
  *
  * Redis going away never hangs a call (issue 15): every command, queued or already written,
- * fails after `redisCommandTimeoutMs` (ioredis's commandTimeout; the call answers
- * `unavailable`). Once a reconnection attempt has failed, commands fail at once instead of
+ * fails after `redisCommandTimeoutMs` (ioredis's commandTimeout and socketTimeout; the call
+ * answers `unavailable`). Once the connection has failed (an error, a socket timeout), commands fail at once instead of
  * queueing (the offline queue is switched off until the connection is ready again), and a
  * connection that closes fails the commands it carried rather than resending them later
  * (maxRetriesPerRequest 0): a caller told `unavailable` must not see its command run
@@ -40,6 +40,11 @@ export function openRedis(config: Pick<Config, "redisUrl" | "redisKeyPrefix"> & 
     enableAutoPipelining: true,
     connectTimeout: 5_000,
     commandTimeout: config.redisCommandTimeoutMs ?? 1_000,
+    // A connection that received nothing for that long while awaiting replies is dropped
+    // (its commands fail at once, the client reconnects). Without it, auto-pipelined commands
+    // queued behind a pipeline in flight on a stalled connection would wait for that
+    // pipeline's timeout before their own started: twice the bound.
+    socketTimeout: config.redisCommandTimeoutMs ?? 1_000,
     maxRetriesPerRequest: 0,
     // Exponential backoff from 100 ms, capped at 3 s, with jitter so that a fleet of
     // instances does not reconnect in lockstep after a Redis restart.
