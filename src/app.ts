@@ -7,7 +7,6 @@ import type { Logger } from "./logger.js";
 import { createNotifier } from "./notify/index.js";
 import type { RunningServer } from "./server/server.js";
 import { openStores, type Stores } from "./store/index.js";
-import { StoreUnavailableError } from "./store/store-errors.js";
 
 export interface App {
   config: Config;
@@ -38,7 +37,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       name: "jobs",
       check: async () => {
         if (!app.worker) throw new Error("the job worker has not started yet");
-        if (!app.worker.ready()) throw new StoreUnavailableError("postgres", "the job store's notification channel is reconnecting", { cause: undefined });
+        if (!app.worker.ready()) throw new Error("the job store's notification channel is reconnecting");
       },
     };
     if (config.role !== "worker") app.server = await startApi(config, logger, stores, notifier, config.role === "all" ? [jobsReady] : []);

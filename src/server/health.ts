@@ -5,7 +5,6 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../logger.js";
-import { storeFailure } from "../store/store-errors.js";
 import { sendJson, type PlainRoute } from "./http.js";
 
 export interface ReadinessCheck {
@@ -27,17 +26,23 @@ export function createReadiness(checks: ReadinessCheck[], logger: Logger, timeou
   // Probes from several load balancers and gRPC clients share one run instead of piling
   // up queries on the database.
   let inFlight: Promise<ReadinessReport> | undefined;
+  // Probes come every few seconds: a check is logged when it changes (warn when it starts
+  // failing, info when it passes again), each probe only at debug. A check that has not
+  // passed yet (the worker still starting) is not news.
+  const last = new Map<string, "ok" | "failed">();
   const runOnce = async (): Promise<ReadinessReport> => {
     const results = await Promise.all(
       checks.map(async ({ name, check }) => {
+        const before = last.get(name);
         try {
           await withTimeout(check(), timeoutMs, name);
+          last.set(name, "ok");
+          if (before === "failed") logger.info({ check: name }, "readiness check passing again");
           return [name, "ok"] as const;
         } catch (err) {
-          // An unreachable store is the outage log's to report (once); probes come every few seconds.
-          const failure = storeFailure(err);
-          if (failure) logger.debug({ check: name, reason: failure.reason }, "readiness check failed");
-          else logger.warn({ err, check: name }, "readiness check failed");
+          last.set(name, "failed");
+          if (before === "ok") logger.warn({ err, check: name }, "readiness check failed");
+          else logger.debug({ err, check: name }, "readiness check failed");
           return [name, "failed"] as const;
         }
       }),

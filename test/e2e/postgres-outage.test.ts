@@ -108,7 +108,7 @@ describe("PostgreSQL outage (service process, ROLE=all)", function () {
         "SELECT query, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
         [databaseName],
       );
-      expect(rows.some((r) => /^LISTEN/i.test(r.query))).to.equal(true, "the LISTEN connection was among those terminated");
+      expect(rows.some((r) => /^LISTEN "agenda_jobs/.test(r.query))).to.equal(true, "the job store's LISTEN connection was among those terminated");
     } finally {
       await admin.end();
     }

@@ -75,6 +75,10 @@ describe("Redis outage", function () {
         // Bounded by REDIS_COMMAND_TIMEOUT_MS (1 s) plus slack for a loaded machine; today's
         // code waits 15-24 s (down) or forever (stalled).
         expect(requested.ms).to.be.below(4000);
+        // gRPC (the unary fast path) carries the same status and details.
+        const overGrpc = await failure(clientFor(UserAuthService, server.url, "grpc").requestOtp({ identifier: testPhone(), purpose: OtpPurpose.LOGIN }, { timeoutMs: 10_000 }));
+        expect(overGrpc.code).to.equal(Code.Unavailable);
+        expect(overGrpc.findDetails(RetryInfoSchema)[0]?.retryDelay?.seconds).to.equal(1n);
 
         // OTP stays fail-closed: nothing is verified without Redis.
         const verified = await timed(auth().verifyOtp({ identifier: user.phone, otp: TEST_CODE, purpose: OtpPurpose.LOGIN }, { timeoutMs: 10_000 }));
