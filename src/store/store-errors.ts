@@ -30,7 +30,7 @@ const PG_TRANSIENT_STATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
 // Socket errors (node's errno codes) on any store connection.
 const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "EHOSTDOWN", "ENETUNREACH", "ENETDOWN", "ENOTFOUND", "EAI_AGAIN"]);
 // What pg and pg-pool say when a connection dies or cannot be had (they set no code).
-const PG_CONNECTION_MESSAGES = [/^Connection terminated/, /is not queryable/, /^timeout exceeded when trying to connect/, /^Connection terminated due to connection timeout/];
+const PG_CONNECTION_MESSAGES = [/^Connection terminated/, /is not queryable/, /^timeout exceeded when trying to connect/];
 // What ioredis says when a command could not be served: bounded by commandTimeout, flushed
 // after reconnection attempts, refused without a connection, or the connection closed.
 const REDIS_MESSAGES = [/^Command timed out$/, /^Connection is closed\.?$/, /^Stream isn't writeable and enableOfflineQueue options is false$/, /^None of startup nodes is available/, /^Failed to refresh slots cache/];
@@ -43,7 +43,6 @@ interface ErrorLike {
   name?: unknown;
   message?: unknown;
   code?: unknown;
-  cause?: unknown;
   parent?: unknown;
   original?: unknown;
 }
@@ -70,8 +69,9 @@ function classifyOne(e: ErrorLike): StoreUnavailableError | undefined {
 
 /**
  * The store failure an error stands for, or undefined when it is something else (a bug, a
- * constraint violation, a domain error…). Follows `cause`, and Sequelize's `parent`/`original`,
- * a few levels deep.
+ * constraint violation, a domain error…). Follows Sequelize's `parent`/`original` to the
+ * driver's error, not `cause`: an outbound HTTP call's "fetch failed" carries a socket error
+ * as its cause, and is no store's failure.
  */
 export function storeFailure(err: unknown): StoreUnavailableError | undefined {
   if (err instanceof StoreUnavailableError) return err;
@@ -82,7 +82,7 @@ export function storeFailure(err: unknown): StoreUnavailableError | undefined {
     if (found) return new StoreUnavailableError(found.store, found.reason, { cause: err });
     // A Sequelize connection error that classifyOne refused (credentials, address) stays a bug.
     if (e instanceof ConnectionError) return undefined;
-    current = e.parent ?? e.original ?? e.cause;
+    current = e.parent ?? e.original;
   }
   return undefined;
 }

@@ -55,6 +55,7 @@ describe("store errors", () => {
     ["Redis WRONGTYPE", new ReplyError("WRONGTYPE Operation against a key holding the wrong kind of value")],
     ["Redis script error", new ReplyError("ERR Error running script")],
     ["a string", "boom"],
+    ["an outbound HTTP call (fetch failed, cause ECONNREFUSED)", new TypeError("fetch failed", { cause: pgError("ECONNREFUSED") })],
   ];
   for (const [name, err] of bugs) {
     it(`${name} stays internal`, () => {
