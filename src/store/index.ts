@@ -51,6 +51,26 @@ async function closeAll(sequelize: Sequelize, redis: Redis): Promise<void> {
   if (failure) throw failure.reason;
 }
 
+/**
+ * How long a starting process waits for Redis. The client fails commands at the first failed
+ * connection attempt (src/store/redis.ts), so the start retries for a while: Redis and the
+ * service are often started together.
+ */
+const REDIS_START_WAIT_MS = 3_000;
+
+async function pingWithin(redis: Redis, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await redis.ping();
+      return;
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
 /** Redis's address without credentials, for error messages. */
 function redisAddress(redisUrl: string): string {
   const u = new URL(redisUrl);
@@ -71,7 +91,7 @@ export async function openStores(config: StoreConfig, logger: Logger): Promise<S
   try {
     const applied = await migrate(sequelize, logger);
     log.info({ applied }, applied.length ? "database migrated" : "database schema up to date");
-    await redis.ping().catch((err: Error) => {
+    await pingWithin(redis, REDIS_START_WAIT_MS).catch((err: Error) => {
       throw new Error(`Redis at ${redisAddress(config.redisUrl)} is unavailable: ${err.message}`, { cause: err });
     });
   } catch (err) {

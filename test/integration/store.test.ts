@@ -13,6 +13,7 @@ import { whereLower } from "../../src/store/models/index.js";
 import { createIdentifierLookup } from "../../src/domain/users.js";
 import { defineScript, openRedis } from "../../src/store/redis.js";
 import { REDIS_PREFIX, REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from "../support/env.js";
+import { freePort, startPrivateRedis, type PrivateRedis } from "../support/private-redis.js";
 
 const logger = createLogger("silent");
 
@@ -548,6 +549,25 @@ describe("store (PostgreSQL + Redis)", () => {
         }
       });
     });
+  });
+
+  it("waits a moment for Redis at start (the two are often started together)", async () => {
+    const port = await freePort();
+    let redis: PrivateRedis | undefined;
+    const starting = new Promise<void>((resolve) =>
+      setTimeout(async () => {
+        redis = await startPrivateRedis({ port });
+        resolve();
+      }, 500),
+    );
+    try {
+      const stores = await openStores({ ...storeConfig("startwait"), redisUrl: `redis://127.0.0.1:${port}/0` }, logger);
+      expect(await stores.redis.ping()).to.equal("PONG");
+      await stores.close();
+    } finally {
+      await starting;
+      await redis?.close();
+    }
   });
 
   it("close() shuts both stores down and may be called twice", async () => {
