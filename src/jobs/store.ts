@@ -12,8 +12,8 @@
 //
 // PostgreSQL going away (restart, failover, a terminated backend) must never end the process.
 // The backend's LISTEN channel emits 'error' when its connection breaks, with nobody
-// listening (an uncaught exception), reconnects every 100 ms (each attempt resets its backoff)
-// and gives up for good after 10 failures in a row. The channel used here (ResilientChannel)
+// listening (an uncaught exception), and reconnects every 100 ms without backing off (each
+// attempt resets its count, so its 10-attempt limit never applies). The channel used here (ResilientChannel)
 // logs through the outage log, backs off from 100 ms to 1 s with jitter, never gives up, and
 // says whether it is listening: JobStore.ready() feeds /readyz.
 import pg from "pg";
@@ -70,7 +70,7 @@ function once(fn: () => Promise<void>): () => Promise<void> {
 }
 
 /** Reconnection delays of the LISTEN channel: from 100 ms, doubling, at most 1 s, plus up to 20 % jitter. */
-export function listenBackoffMs(failures: number): number {
+function listenBackoffMs(failures: number): number {
   const base = Math.min(100 * 2 ** failures, 1_000);
   return Math.round(base * (1 + Math.random() * 0.2));
 }
