@@ -5,7 +5,8 @@
 // - while PostgreSQL is unreachable, calls answer `unavailable` (RetryInfo; REST 503 with
 //   Retry-After), never `internal`, the outage is logged once at warn, /readyz says 503;
 // - once it is back, the process serves again within 2 s and /readyz, the job worker's
-//   LISTEN connection included, turns ready.
+//   LISTEN connection included, turns ready;
+// - and the same through a real restart (pg_ctl stop -m fast / start) of a private cluster.
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -16,6 +17,7 @@ import { UserAuthService } from "../../gen/identity/v1/auth_pb.js";
 import { bearer, clientFor, signUp } from "../support/clients.js";
 import { PG_ADMIN_URL } from "../support/env.js";
 import { testServerEnv } from "../support/server.js";
+import { startPrivatePostgres, type PrivatePostgres } from "../support/private-postgres.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 
 const tsx = join(process.cwd(), "node_modules/.bin/tsx");
@@ -170,5 +172,69 @@ describe("PostgreSQL outage (service process, ROLE=all)", function () {
     expect((await readyz()).body.checks).to.include({ postgres: "ok", jobs: "ok" });
     expect(main.exitCode()).to.equal(undefined);
     console.log(`      outage: ${JSON.stringify(outage)}; served again ${servedAfterMs} ms after PostgreSQL's return`);
+  });
+});
+
+describe("PostgreSQL restart (private cluster, service process, ROLE=all)", function () {
+  this.timeout(180_000);
+  let pg: PrivatePostgres | undefined;
+  let main: Main;
+  let url: string;
+  let access: string;
+
+  before(async function () {
+    pg = await startPrivatePostgres();
+    if (!pg) {
+      console.log("      private PostgreSQL cluster unavailable here (needs /usr/lib/postgresql/*/bin and root or postgres): skipped");
+      this.skip();
+    }
+    const env = testServerEnv({ ROLE: "all", LOG_LEVEL: "info", PORT: "0" });
+    main = startMain({ ...env, DATABASE_URL: pg.url("identity_restart") });
+    await waitFor(() => main.lines().some((l) => l.msg === "identity service started") || main.exitCode() !== undefined, 60_000, "the service to start");
+    const started = main.lines().find((l) => l.msg === "identity service started");
+    if (!started) throw new Error(`service did not start: ${JSON.stringify(main.lines().slice(-5))}`);
+    url = started.url as string;
+    access = (await signUp(url)).accessToken;
+  });
+
+  after(async () => {
+    if (main && main.exitCode() === undefined) {
+      main.child.kill("SIGKILL");
+      await main.exited;
+    }
+    await pg?.close();
+  });
+
+  it("stays up through pg_ctl stop -m fast and start, answering unavailable meanwhile, and serves within 2 s of the start", async () => {
+    const me = clientFor(UserAuthService, url);
+    const readyz = async () => (await fetch(`${url}/readyz`)).status;
+    await waitFor(async () => (await readyz()) === 200, 15_000, "readiness");
+    const codes = new Map<string, number>();
+    let stop = false;
+    const loops = [1, 2, 3].map(async () => {
+      while (!stop) {
+        const code = await me.getMe({}, bearer(access)).then(
+          () => "ok",
+          (e: unknown) => Code[ConnectError.from(e).code],
+        );
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }
+    });
+    await sleep(500);
+    await pg!.stop();
+    await sleep(2000);
+    expect(await readyz()).to.equal(503);
+    await pg!.start();
+    const back = Date.now();
+    await waitFor(async () => (await me.getMe({}, bearer(access)).then(() => true, () => false)), 2000, "GetMe within 2 s of PostgreSQL's start");
+    const servedAfterMs = Date.now() - back;
+    stop = true;
+    await Promise.all(loops);
+    await waitFor(async () => (await readyz()) === 200, 10_000, "readiness (the job store's LISTEN included) after the restart");
+    expect(main.exitCode(), "the process is still running").to.equal(undefined);
+    const seen = Object.fromEntries(codes);
+    expect(Object.keys(seen).filter((k) => k !== "ok" && k !== "Unavailable"), JSON.stringify(seen)).to.deep.equal([]);
+    expect(seen.Unavailable ?? 0, JSON.stringify(seen)).to.be.greaterThan(0);
+    console.log(`      restart: ${JSON.stringify(seen)}; served again ${servedAfterMs} ms after PostgreSQL's start`);
   });
 });
