@@ -121,7 +121,6 @@ class ResilientChannel extends PostgresNotificationChannel {
   }
 
   override async connect(): Promise<void> {
-    this.closed = false;
     try {
       await super.connect();
     } catch (err) {
@@ -136,6 +135,9 @@ class ResilientChannel extends PostgresNotificationChannel {
       self.listenClient = undefined;
       throw err;
     }
+    // Disconnected while this attempt was under way (the worker stopping): let go of the
+    // connection, or closing the pool would wait for it forever.
+    if (this.closed) await super.disconnect();
   }
 
   override async disconnect(): Promise<void> {
