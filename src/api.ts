@@ -32,6 +32,7 @@ import { createProfileServiceImpl } from "./rpc/profile.js";
 import { createAuthInterceptor } from "./server/auth-interceptor.js";
 import { jwksRoute } from "./server/jwks.js";
 import { buildOpenApiDocument, openApiRoute } from "./server/openapi.js";
+import type { ReadinessCheck } from "./server/health.js";
 import { createRestGateway } from "./server/rest-gateway.js";
 import { startServer, type RunningServer } from "./server/server.js";
 import { apiServices } from "./server/services.js";
@@ -39,19 +40,20 @@ import { writeAudit, type Stores } from "./store/index.js";
 
 export const API_VERSION = "0.1.0";
 
-export async function startApi(config: Config, logger: Logger, stores: Stores, notifier: Notifier): Promise<RunningServer> {
+/** `readiness`: checks /readyz runs besides PostgreSQL and Redis (e.g. the job worker's, under ROLE=all). */
+export async function startApi(config: Config, logger: Logger, stores: Stores, notifier: Notifier, readiness: ReadinessCheck[] = []): Promise<RunningServer> {
   const { sequelize, models, redis } = stores;
   const secret = loadServerSecret(config, logger);
   const ring = loadKeyRing(config, logger);
   const issuer = createTokenIssuer(ring, config);
-  const denyList = createDenyList(redis);
+  const denyList = createDenyList(stores);
   // OTP audit rows record no database change of their own (OTP state is in Redis): those of
   // concurrent calls go in one INSERT, one round trip and one commit, before each call answers.
   const otpAudit = createBatchLoader(async (entries: AuditEntry[]) => {
     await writeAudit(models, entries);
     return new Map<AuditEntry, void>();
   });
-  const otp = createOtpService({ redis, config, secret, notifier, logger, audit: async (e) => void (await otpAudit(e)) });
+  const otp = createOtpService({ redis, config, secret, notifier, logger, audit: async (e) => void (await otpAudit(e)), outages: stores.outages });
   const sessions = createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger });
   const auth = createAuth({ sequelize, models, otp, sessions, logger });
   const activity = createActivityTracker({ redis, logger });
@@ -83,9 +85,11 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
     logger,
     routes,
     interceptors: [authInterceptor],
+    outages: stores.outages,
     readiness: [
       { name: "postgres", check: async () => void (await sequelize.query("SELECT 1", { type: QueryTypes.SELECT })) },
       { name: "redis", check: async () => void (await redis.ping()) },
+      ...readiness,
     ],
     plainRoutes: ({ router, contextValuesFor }) => [
       jwksRoute(ring),

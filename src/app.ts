@@ -30,7 +30,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     await Promise.allSettled([notifier.close(), stores.close()]);
   }
   try {
-    if (config.role !== "worker") app.server = await startApi(config, logger, stores, notifier);
+    // Under ROLE=all, /readyz also waits for the worker: started (it starts after the
+    // listener), and its job store connection up (the LISTEN channel reconnects by itself
+    // after PostgreSQL comes back).
+    const jobsReady = {
+      name: "jobs",
+      check: async () => {
+        if (!app.worker) throw new Error("the job worker has not started yet");
+        if (!app.worker.ready()) throw new Error("the job store's notification channel is reconnecting");
+      },
+    };
+    if (config.role !== "worker") app.server = await startApi(config, logger, stores, notifier, config.role === "all" ? [jobsReady] : []);
     if (config.role !== "api") app.worker = await startWorker({ config, logger, stores, notifier });
   } catch (err) {
     await app.close();

@@ -18,6 +18,8 @@ export interface Config {
   redisUrl: string;
   /** Prefix of every Redis key this process writes (tests use one per run). */
   redisKeyPrefix: string;
+  /** Longest a Redis command may take, queued or sent, before it fails (the call answers `unavailable`). */
+  redisCommandTimeoutMs: number;
   mongodbUri?: string;
   logLevel: string;
   tls?: { certFile: string; keyFile: string };
@@ -175,6 +177,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"], "postgres://postgres@127.0.0.1:5432/identity")!,
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"], "redis://127.0.0.1:6379/0")!,
     redisKeyPrefix: str(env, "REDIS_KEY_PREFIX", "identity:")!,
+    redisCommandTimeoutMs: int(env, "REDIS_COMMAND_TIMEOUT_MS", 1000, 10, 60_000),
     mongodbUri: url(env, "MONGODB_URI", ["mongodb:", "mongodb+srv:"]),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),
     tls: tlsCert && tlsKey ? { certFile: tlsCert, keyFile: tlsKey } : undefined,

@@ -16,6 +16,7 @@ import { randomInt } from "node:crypto";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Notifier, NotifyChannel } from "../notify/types.js";
+import { storeFailure, type OutageLog } from "../store/store-errors.js";
 import { DeliveryError } from "../notify/types.js";
 import type { AuditEntry } from "./audit.js";
 import type { RequestMeta } from "./caller.js";
@@ -40,6 +41,8 @@ export interface OtpServiceDeps {
   logger: Logger;
   /** Records otp.requested / otp.verified / otp.failed; failures to record are logged, not thrown. */
   audit?: (entry: AuditEntry) => Promise<void>;
+  /** Where an audit write that failed on an unreachable store is reported (once per outage). */
+  outages?: OutageLog;
 }
 
 export interface RequestOtpInput {
@@ -117,7 +120,7 @@ function checkPurpose(purpose: unknown): asserts purpose is OtpPurpose {
   if (purpose !== "REGISTER" && purpose !== "LOGIN") throw invalid([{ field: "purpose", description: "must be REGISTER or LOGIN" }]);
 }
 
-export function createOtpService({ redis, config, secret, notifier, logger, audit }: OtpServiceDeps): OtpService {
+export function createOtpService({ redis, config, secret, notifier, logger, audit, outages }: OtpServiceDeps): OtpService {
   const policy = config.otp;
   const log = logger.child({ component: "otp" });
   const development = config.nodeEnv !== "production";
@@ -167,7 +170,12 @@ export function createOtpService({ redis, config, secret, notifier, logger, audi
       });
     } catch (err) {
       // The code is already sent or judged; failing the call now would only confuse the user.
-      log.error({ err, action, requestId: meta.requestId }, "could not record OTP audit entry");
+      // PostgreSQL unreachable: the outage log says so once, not a stack trace per call.
+      const failure = storeFailure(err);
+      if (failure && outages) {
+        outages.report(failure);
+        log.debug({ action, requestId: meta.requestId, reason: failure.reason }, "could not record OTP audit entry");
+      } else log.error({ err, action, requestId: meta.requestId }, "could not record OTP audit entry");
     }
   }
 

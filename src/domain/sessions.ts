@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { Sequelize, Transaction } from "sequelize";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
+import { withStoreFallback } from "../store/store-errors.js";
 import { queryPrepared, runTransaction, writeAudit, writeChangeWithAudit, writeKeyedChangeWithAudit, type Models, type Session } from "../store/index.js";
 import { audited, type AuditEntry } from "./audit.js";
 import { createBatchLoader } from "./batch-loader.js";
@@ -232,9 +233,13 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
     return session;
   }
 
-  /** The pair cached for a rotated token during the grace window (readable only with that token). */
+  /**
+   * The pair cached for a rotated token during the grace window (readable only with that
+   * token); undefined when there is none, or Redis is unreachable (the caller then derives
+   * the pair from the session row: see refresh()).
+   */
   async function cachedPair(sessionId: string, generation: number, presented: string): Promise<RefreshedPair | undefined> {
-    const sealed = await redis.get(graceKey(sessionId, generation));
+    const sealed = await withStoreFallback(() => redis.get(graceKey(sessionId, generation)), null);
     return sealed ? openFromGrace<RefreshedPair>(presented, sealed) : undefined;
   }
 
@@ -250,7 +255,8 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
     let pair = issue(session.user_id, session.is_staff, { id: session.id, refreshGeneration: generation, refreshSeed: session.refresh_seed });
     if (refreshGraceSeconds > 0) {
       const key = graceKey(session.id, session.refresh_generation);
-      const claimed = await redis.set(key, sealForGrace(presented, pair), "EX", refreshGraceSeconds, "NX");
+      // Unreachable Redis: no cache; a retry within the window gets its pair from the session row.
+      const claimed = await withStoreFallback(() => redis.set(key, sealForGrace(presented, pair), "EX", refreshGraceSeconds, "NX"), "OK");
       if (!claimed) pair = (await cachedPair(session.id, session.refresh_generation, presented)) ?? pair;
     }
     const rotated = await rotation({
@@ -304,8 +310,12 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
       if (parsed.generation > current) throw badRefresh();
       const withinGrace = parsed.generation === current - 1 && session.rotated_at !== null && Date.now() - session.rotated_at.getTime() <= refreshGraceSeconds * 1000;
       if (withinGrace) {
+        // The pair the rotation handed out, from the cache; if Redis lost it (a restart without
+        // persistence, an eviction) or cannot be reached, PostgreSQL still proves this token
+        // was rotated moments ago: answer with the current generation's refresh token (derived
+        // from the seed, so the very token the rotation returned) and a new access token.
         const pair = await cachedPair(session.id, parsed.generation, refreshToken);
-        if (pair) return pair;
+        return pair ?? issue(session.user_id, session.is_staff, { id: session.id, refreshGeneration: current, refreshSeed: session.refresh_seed });
       }
       // A genuine token of an earlier generation, outside the grace window: someone else holds
       // a copy. End the session so neither copy works any longer.

@@ -6,6 +6,7 @@
 // sync to catch up on what committed meanwhile.
 import pg from "pg";
 import type { Logger } from "../logger.js";
+import { storeFailure, type OutageLog } from "../store/store-errors.js";
 
 export const OUTBOX_CHANNEL = "identity_outbox";
 const MAX_RECONNECT_DELAY_MS = 30_000;
@@ -14,8 +15,16 @@ export interface OutboxListener {
   close(): Promise<void>;
 }
 
-export function listenForOutbox({ databaseUrl, logger, onChange }: { databaseUrl: string; logger: Logger; onChange: () => void }): OutboxListener {
+export function listenForOutbox({ databaseUrl, logger, onChange, outages }: { databaseUrl: string; logger: Logger; onChange: () => void; outages?: OutageLog }): OutboxListener {
   const log = logger.child({ component: "outbox-listener" });
+  // PostgreSQL unreachable: the outage log says so once; the attempts go to debug.
+  const warn = (err: unknown, msg: string) => {
+    const failure = storeFailure(err);
+    if (failure && outages) {
+      outages.report(failure);
+      log.debug({ reason: failure.reason }, msg);
+    } else log.warn({ err }, msg);
+  };
   let client: pg.Client | undefined;
   let retry: NodeJS.Timeout | undefined;
   let failures = 0;
@@ -37,7 +46,7 @@ export function listenForOutbox({ databaseUrl, logger, onChange }: { databaseUrl
     const c = new pg.Client({ connectionString: databaseUrl, application_name: "identity-outbox-listener", connectionTimeoutMillis: 10_000, keepAlive: true });
     c.on("notification", () => onChange());
     c.on("error", (err) => {
-      log.warn({ err }, "outbox listener connection failed; reconnecting");
+      warn(err, "outbox listener connection failed; reconnecting");
       c.end().catch(() => undefined);
       reconnectLater();
     });
@@ -48,7 +57,7 @@ export function listenForOutbox({ databaseUrl, logger, onChange }: { databaseUrl
       await c.connect();
       await c.query(`LISTEN ${OUTBOX_CHANNEL}`);
     } catch (err) {
-      log.warn({ err }, "outbox listener could not connect; retrying");
+      warn(err, "outbox listener could not connect; retrying");
       await c.end().catch(() => undefined);
       reconnectLater();
       return;

@@ -9,10 +9,19 @@
 //   to do.
 // - Agenda's stop() closes connections only when it "owns" them. The wrapper says it does not:
 //   JobStore.close() closes them, once, after the worker has released its locks.
+//
+// PostgreSQL going away (restart, failover, a terminated backend) must never end the process.
+// The backend's LISTEN channel emits 'error' when its connection breaks, with nobody
+// listening (an uncaught exception), and reconnects every 100 ms without backing off (each
+// attempt resets its count, so its 10-attempt limit never applies). The channel used here (ResilientChannel)
+// logs through the outage log, backs off from 100 ms to 1 s with jitter, never gives up, and
+// says whether it is listening: JobStore.ready() feeds /readyz.
 import pg from "pg";
-import type { AgendaBackend } from "agenda";
+import type { AgendaBackend, NotificationChannel } from "agenda";
+import { PostgresNotificationChannel } from "@agendajs/postgres-backend";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
+import { createOutageLog, storeFailure, type OutageLog } from "../store/store-errors.js";
 
 export type JobStoreKind = "mongodb" | "postgres";
 
@@ -20,6 +29,8 @@ export interface JobStore {
   kind: JobStoreKind;
   /** Connected; hand it to `new Agenda({ backend })`. */
   backend: AgendaBackend;
+  /** Whether the store's live connections (PostgreSQL: the LISTEN channel, once Agenda started it) are up. */
+  ready(): boolean;
   /** Closes the store's connections; safe to call more than once. */
   close(): Promise<void>;
 }
@@ -33,7 +44,10 @@ const SCHEMA_LOCK_KEY = "7413559602";
 /** Exposes a backend that is already connected, and leaves closing it to JobStore.close(). */
 class ConnectedBackend implements AgendaBackend {
   readonly ownsConnection = false;
-  constructor(private readonly inner: AgendaBackend) {}
+  constructor(
+    private readonly inner: AgendaBackend,
+    private readonly channel: NotificationChannel | undefined = inner.notificationChannel,
+  ) {}
   get name() {
     return this.inner.name;
   }
@@ -41,7 +55,7 @@ class ConnectedBackend implements AgendaBackend {
     return this.inner.repository;
   }
   get notificationChannel() {
-    return this.inner.notificationChannel;
+    return this.channel;
   }
   get logger() {
     return this.inner.logger;
@@ -55,13 +69,97 @@ function once(fn: () => Promise<void>): () => Promise<void> {
   return () => (done ??= fn());
 }
 
-async function openPostgres(databaseUrl: string, logger: Logger): Promise<JobStore> {
+/** Reconnection delays of the LISTEN channel: from 100 ms, doubling, at most 1 s, plus up to 20 % jitter. */
+function listenBackoffMs(failures: number): number {
+  const base = Math.min(100 * 2 ** failures, 1_000);
+  return Math.round(base * (1 + Math.random() * 0.2));
+}
+
+/**
+ * Agenda's PostgreSQL LISTEN channel, made to survive PostgreSQL: its errors go to the
+ * outage log (a listener is always attached), and after a lost connection it reconnects
+ * with backoff until it is listening again or is disconnected.
+ */
+class ResilientChannel extends PostgresNotificationChannel {
+  private failures = 0;
+  private retry?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(pool: pg.Pool, channelName: string, outages: OutageLog, log: Logger) {
+    super({ pool, channelName, reconnect: { enabled: true } });
+    this.on("error", (err: unknown) => {
+      const failure = storeFailure(err);
+      if (failure) outages.report(failure);
+      else log.warn({ err }, "job notification channel error");
+    });
+    this.on("stateChange", (state: string) => {
+      if (state === "connected") outages.recovered("postgres");
+    });
+  }
+
+  protected override setState(state: Parameters<PostgresNotificationChannel["setState"]>[0]): void {
+    if (state === "connected") this.failures = 0;
+    super.setState(state);
+  }
+
+  /** Called by the channel after a lost connection or a failed attempt. */
+  protected override scheduleReconnect(): void {
+    if (this.closed || this.retry) return;
+    this.setState("reconnecting");
+    const delay = listenBackoffMs(this.failures++);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      // A failure emits 'error' and calls scheduleReconnect() again before rejecting.
+      this.connect().catch(() => undefined);
+    }, delay);
+  }
+
+  /** The base class also resets its attempt count here, which would undo the backoff. */
+  protected override clearReconnect(): void {
+    clearTimeout(this.retry);
+    this.retry = undefined;
+  }
+
+  override async connect(): Promise<void> {
+    try {
+      await super.connect();
+    } catch (err) {
+      // The base class keeps a client whose LISTEN failed checked out of the pool: give it back
+      // (destroyed), or every failed attempt would leak one of the pool's few connections.
+      const self = this as unknown as { listenClient?: pg.PoolClient };
+      try {
+        self.listenClient?.release(true);
+      } catch {
+        // already released
+      }
+      self.listenClient = undefined;
+      throw err;
+    }
+    // Disconnected while this attempt was under way (the worker stopping): let go of the
+    // connection, or closing the pool would wait for it forever.
+    if (this.closed) await super.disconnect();
+  }
+
+  override async disconnect(): Promise<void> {
+    this.closed = true;
+    this.clearReconnect();
+    await super.disconnect();
+  }
+}
+
+async function openPostgres(databaseUrl: string, logger: Logger, outages: OutageLog): Promise<JobStore> {
   const { PostgresBackend } = await import("@agendajs/postgres-backend");
   // A small pool of its own: job polling and the LISTEN connection stay off the API's pool.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: "identity-jobs" });
   // Without a listener an idle client's error (server restart) would crash the process.
-  pool.on("error", (err) => logger.warn({ err }, "job store connection lost; it will reconnect"));
-  const backend = new PostgresBackend({ pool, tableName: AGENDA_TABLE, channelName: AGENDA_TABLE });
+  pool.on("error", (err) => {
+    const failure = storeFailure(err);
+    if (failure) outages.report(failure);
+    else logger.warn({ err }, "job store connection lost; it will reconnect");
+  });
+  // Notifications go through ResilientChannel instead of the backend's own channel.
+  const backend = new PostgresBackend({ pool, tableName: AGENDA_TABLE, channelName: AGENDA_TABLE, disableNotifications: true });
+  const channel = new ResilientChannel(pool, AGENDA_TABLE, outages, logger);
   try {
     const lock = await pool.connect();
     try {
@@ -75,7 +173,7 @@ async function openPostgres(databaseUrl: string, logger: Logger): Promise<JobSto
     await pool.end().catch(() => undefined);
     throw new Error(`job store (PostgreSQL) is unavailable: ${(err as Error).message}`, { cause: err });
   }
-  return { kind: "postgres", backend: new ConnectedBackend(backend), close: once(() => pool.end()) };
+  return { kind: "postgres", backend: new ConnectedBackend(backend, channel), ready: () => channel.state === "connected", close: once(() => pool.end()) };
 }
 
 async function openMongo(uri: string, logger: Logger): Promise<JobStore> {
@@ -93,7 +191,8 @@ async function openMongo(uri: string, logger: Logger): Promise<JobStore> {
       .collection(AGENDA_COLLECTION)
       .createIndex({ name: 1 }, { name: "single_job_name_unique", unique: true, partialFilterExpression: { type: "single" } })
       .catch((err: Error) => logger.warn({ err }, "could not create the unique index of recurring jobs"));
-    return { kind: "mongodb", backend: new ConnectedBackend(backend), close: once(() => client.close()) };
+    // MongoDB's backend polls (no live connection of its own to watch).
+    return { kind: "mongodb", backend: new ConnectedBackend(backend), ready: () => true, close: once(() => client.close()) };
   } catch (err) {
     await client.close().catch(() => undefined);
     // The driver's message names hosts, never credentials.
@@ -102,7 +201,7 @@ async function openMongo(uri: string, logger: Logger): Promise<JobStore> {
 }
 
 /** Connects the job store chosen by the configuration; rejects (leaving nothing open) when it is unreachable. */
-export function openJobStore(config: Pick<Config, "mongodbUri" | "databaseUrl">, logger: Logger): Promise<JobStore> {
+export function openJobStore(config: Pick<Config, "mongodbUri" | "databaseUrl">, logger: Logger, outages?: OutageLog): Promise<JobStore> {
   const log = logger.child({ component: "job-store" });
-  return config.mongodbUri ? openMongo(config.mongodbUri, log) : openPostgres(config.databaseUrl, log);
+  return config.mongodbUri ? openMongo(config.mongodbUri, log) : openPostgres(config.databaseUrl, log, outages ?? createOutageLog(log));
 }

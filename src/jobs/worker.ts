@@ -24,11 +24,12 @@ import { listenForOutbox } from "./outbox-listener.js";
 import { DEFAULT_TUNING, newAgenda, queueOn, type AgendaTuning, type JobQueue } from "./queue.js";
 import { JOBS } from "./registry.js";
 import { openJobStore } from "./store.js";
+import { createOutageLog, storeFailure } from "../store/store-errors.js";
 
 export interface WorkerDeps {
   config: Config;
   logger: Logger;
-  stores: Pick<Stores, "sequelize" | "models" | "redis">;
+  stores: Pick<Stores, "sequelize" | "models" | "redis"> & Partial<Pick<Stores, "outages">>;
   notifier: Notifier;
   /** Tests: faster polling and shorter locks. */
   tuning?: Partial<AgendaTuning>;
@@ -40,6 +41,8 @@ export interface Worker {
   agenda: Agenda;
   /** Enqueue through this worker's Agenda (ROLE=all needs no separate JobClient). */
   queue: JobQueue;
+  /** Whether the job store's live connection is up (PostgreSQL: the LISTEN channel); for /readyz. */
+  ready(): boolean;
   /** Graceful stop (see the top of this file); the same promise on every call. */
   stop(): Promise<void>;
 }
@@ -63,7 +66,9 @@ function sleep(ms: number): { done: Promise<void>; cancel(): void } {
 export async function startWorker({ config, logger, stores, notifier, tuning: overrides, jobs = JOBS }: WorkerDeps): Promise<Worker> {
   const log = logger.child({ component: "jobs" });
   const tuning: AgendaTuning = { ...DEFAULT_TUNING, ...overrides };
-  const store = await openJobStore(config, logger);
+  // Store failures while polling (once per outage), and runs Agenda gave up on (e.g. a lock that expired).
+  const outages = stores.outages ?? createOutageLog(log);
+  const store = await openJobStore(config, logger, outages);
   const agenda = newAgenda(store, tuning);
   const queue = queueOn(agenda, logger);
   const interrupt = new AbortController();
@@ -86,8 +91,11 @@ export async function startWorker({ config, logger, stores, notifier, tuning: ov
     running.get(id)?.settle();
     running.delete(id);
   });
-  // Store failures while polling, and runs Agenda gave up on (e.g. a lock that expired).
-  agenda.on("error", (err: Error) => log.warn({ err }, "agenda error"));
+  agenda.on("error", (err: Error) => {
+    const failure = storeFailure(err);
+    if (failure) outages.report(failure);
+    else log.warn({ err }, "agenda error");
+  });
 
   function handler(spec: JobSpec) {
     // One parameter exactly: Agenda treats a two-parameter function as callback-style.
@@ -123,7 +131,7 @@ export async function startWorker({ config, logger, stores, notifier, tuning: ov
     agenda.define(spec.name, handler(spec), { concurrency: 1, lockLimit: 1, lockLifetime: tuning.lockLifetimeMs, backoff: RETRY });
   }
 
-  const outbox = listenForOutbox({ databaseUrl: config.databaseUrl, logger, onChange: () => queue.syncSoon() });
+  const outbox = listenForOutbox({ databaseUrl: config.databaseUrl, logger, onChange: () => queue.syncSoon(), outages });
   try {
     await agenda.start();
     for (const spec of jobs) {
@@ -163,5 +171,5 @@ export async function startWorker({ config, logger, stores, notifier, tuning: ov
     log.info("job worker stopped");
   }
 
-  return { agenda, queue, stop: () => (stopping ??= shutdown()) };
+  return { agenda, queue, ready: () => store.ready(), stop: () => (stopping ??= shutdown()) };
 }

@@ -26,14 +26,23 @@ export function createReadiness(checks: ReadinessCheck[], logger: Logger, timeou
   // Probes from several load balancers and gRPC clients share one run instead of piling
   // up queries on the database.
   let inFlight: Promise<ReadinessReport> | undefined;
+  // Probes come every few seconds: a check is logged when it changes (warn when it starts
+  // failing, info when it passes again), each probe only at debug. A check that has not
+  // passed yet (the worker still starting) is not news.
+  const last = new Map<string, "ok" | "failed">();
   const runOnce = async (): Promise<ReadinessReport> => {
     const results = await Promise.all(
       checks.map(async ({ name, check }) => {
+        const before = last.get(name);
         try {
           await withTimeout(check(), timeoutMs, name);
+          last.set(name, "ok");
+          if (before === "failed") logger.info({ check: name }, "readiness check passing again");
           return [name, "ok"] as const;
         } catch (err) {
-          logger.warn({ err, check: name }, "readiness check failed");
+          last.set(name, "failed");
+          if (before === "ok") logger.warn({ err, check: name }, "readiness check failed");
+          else logger.debug({ err, check: name }, "readiness check failed");
           return [name, "failed"] as const;
         }
       }),

@@ -8,6 +8,7 @@ import { BadRequestSchema, RetryInfoSchema } from "../../gen/google/rpc/error_de
 import type { RequestMeta } from "../domain/caller.js";
 import { DomainError, type ErrorKind } from "../domain/errors.js";
 import type { Logger } from "../logger.js";
+import { createOutageLog, storeFailure, StoreUnavailableError, STORE_RETRY_AFTER_SECONDS, type OutageLog } from "../store/store-errors.js";
 import { requestMetaKey } from "./context.js";
 import { codeName, type NodeRequest } from "./http.js";
 import type { Metrics } from "./metrics.js";
@@ -131,23 +132,36 @@ const codeOfKind: Record<ErrorKind, Code> = {
 
 /**
  * DomainError → ConnectError with its code and standard details (BadRequest field
- * violations, RetryInfo plus a Retry-After header); ConnectError as is; anything else →
- * internal "Internal error", the original kept as `cause` for the log only.
+ * violations, RetryInfo plus a Retry-After header); ConnectError as is; a store that is
+ * unreachable (src/store/store-errors.ts decides) → unavailable with RetryInfo, the
+ * StoreUnavailableError as `cause`; anything else → internal "Internal error", the original
+ * kept as `cause` for the log only.
  */
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
-  if (!(err instanceof DomainError)) return new ConnectError("Internal error", Code.Internal, undefined, undefined, err);
+  if (!(err instanceof DomainError)) {
+    const failure = storeFailure(err);
+    if (!failure) return new ConnectError("Internal error", Code.Internal, undefined, undefined, err);
+    return retryable("Service temporarily unavailable; try again shortly", Code.Unavailable, [], STORE_RETRY_AFTER_SECONDS, failure);
+  }
   const { violations, retryAfterSeconds } = err.extra;
-  const details = [];
-  const metadata: Record<string, string> = {};
+  const details: ErrorDetail[] = [];
   if (violations?.length) {
     details.push({ desc: BadRequestSchema, value: { fieldViolations: violations.map((v) => ({ field: v.field, description: v.description })) } });
   }
+  return retryable(err.message, codeOfKind[err.kind], details, retryAfterSeconds, err);
+}
+
+type ErrorDetail = NonNullable<ConstructorParameters<typeof ConnectError>[3]>[number];
+
+/** A ConnectError with these details, plus RetryInfo and a Retry-After header when a delay is given. */
+function retryable(message: string, code: Code, details: ErrorDetail[], retryAfterSeconds: number | undefined, cause: unknown): ConnectError {
+  const metadata: Record<string, string> = {};
   if (retryAfterSeconds !== undefined) {
     details.push({ desc: RetryInfoSchema, value: { retryDelay: { seconds: BigInt(retryAfterSeconds) } } });
     metadata["retry-after"] = String(retryAfterSeconds);
   }
-  return new ConnectError(err.message, codeOfKind[err.kind], metadata, details, err);
+  return new ConnectError(message, code, metadata, details, cause);
 }
 
 /**
@@ -236,7 +250,8 @@ export interface CallObserver {
  * the reason when one ended it (requestGate); the unary gRPC fast path ends its calls
  * directly (start). A malformed or oversized request is therefore logged and counted too.
  */
-export function callObserver(logger: Logger, metrics: Metrics): CallObserver {
+export function callObserver(logger: Logger, metrics: Metrics, outages: OutageLog = createOutageLog(logger)): CallObserver {
+  // Calls failed by an unreachable store go to `outages` (one warn line per outage), not one error line each.
   const finish = (ctx: HandlerContext, record: CallRecord, started: bigint, reason: unknown, answered: ConnectError | undefined) => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     // After a success connect-node aborts without a reason (which reads as "canceled"), so the
@@ -247,6 +262,7 @@ export function callObserver(logger: Logger, metrics: Metrics): CallObserver {
     const service = ctx.service.typeName;
     const method = ctx.method.name;
     metrics.observeRpc(service, method, code, seconds);
+    if (error?.cause instanceof StoreUnavailableError) outages.report(error.cause);
     const serverFault = error !== undefined && [Code.Internal, Code.Unknown, Code.DataLoss].includes(error.code);
     // Built only when it is written (LOG_LEVEL=warn and above keep only failures).
     if (!serverFault && !logger.isLevelEnabled("info")) return;

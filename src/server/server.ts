@@ -7,6 +7,7 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
+import type { OutageLog } from "../store/store-errors.js";
 import { createCors } from "./cors.js";
 import { createGrpcUnaryPath } from "./grpc-unary.js";
 import { createReadiness, healthRoutes, registerHealth, type ReadinessCheck } from "./health.js";
@@ -28,6 +29,8 @@ export interface ServerDeps {
   readiness: ReadinessCheck[];
   /** Routes outside the router (REST gateway, JWKS, OpenAPI), tried in order before the final 404. */
   plainRoutes?: (ctx: PlainRouteContext) => PlainRoute[];
+  /** Where calls failed by an unreachable store are reported (the stores' outage log). */
+  outages?: OutageLog;
   /** Listener timeouts, for tests; production uses the defaults. */
   timeouts?: Partial<ListenerTimeouts>;
 }
@@ -45,7 +48,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const metrics = createMetrics();
   const readiness = createReadiness(deps.readiness, logger);
   const proxies = trustedProxies(config.trustedProxies);
-  const observer = callObserver(logger, metrics);
+  const observer = callObserver(logger, metrics, deps.outages);
   const cors = createCors(config.corsOrigins);
   // Aborted when the grace period ends: handlers see their signal abort before the sockets go.
   const shutdown = new AbortController();

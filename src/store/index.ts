@@ -7,6 +7,7 @@ import { ensureDatabase, openDatabase } from "./database.js";
 import { migrate } from "./migrate.js";
 import { defineModels, type Models } from "./models/index.js";
 import { openRedis } from "./redis.js";
+import { createOutageLog, type OutageLog } from "./store-errors.js";
 
 export { writeAudit, writeChangeWithAudit, writeKeyedChangeWithAudit } from "./audit-writer.js";
 export * from "./models/index.js";
@@ -18,11 +19,13 @@ export interface Stores {
   sequelize: Sequelize;
   models: Models;
   redis: Redis;
+  /** The process's store outages: one warn line per outage of each store (src/store/store-errors.ts). */
+  outages: OutageLog;
   /** Closes the pool and the Redis connection; safe to call more than once. */
   close(): Promise<void>;
 }
 
-export type StoreConfig = Pick<Config, "databaseUrl" | "redisUrl" | "redisKeyPrefix"> & Partial<Pick<Config, "nodeEnv">>;
+export type StoreConfig = Pick<Config, "databaseUrl" | "redisUrl" | "redisKeyPrefix"> & Partial<Pick<Config, "nodeEnv" | "redisCommandTimeoutMs">>;
 
 async function closeRedis(redis: Redis): Promise<void> {
   if (redis.status === "end") return;
@@ -49,6 +52,26 @@ async function closeAll(sequelize: Sequelize, redis: Redis): Promise<void> {
   if (failure) throw failure.reason;
 }
 
+/**
+ * How long a starting process waits for Redis. The client fails commands at the first failed
+ * connection attempt (src/store/redis.ts), so the start retries for a while: Redis and the
+ * service are often started together.
+ */
+const REDIS_START_WAIT_MS = 3_000;
+
+async function pingWithin(redis: Redis, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await redis.ping();
+      return;
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
 /** Redis's address without credentials, for error messages. */
 function redisAddress(redisUrl: string): string {
   const u = new URL(redisUrl);
@@ -64,11 +87,12 @@ export async function openStores(config: StoreConfig, logger: Logger): Promise<S
   const log = logger.child({ component: "store" });
   if (await ensureDatabase(config.databaseUrl)) log.info("created the database");
   const sequelize = openDatabase(config, logger);
-  const redis = openRedis(config, logger);
+  const outages = createOutageLog(log);
+  const redis = openRedis(config, logger, outages);
   try {
     const applied = await migrate(sequelize, logger);
     log.info({ applied }, applied.length ? "database migrated" : "database schema up to date");
-    await redis.ping().catch((err: Error) => {
+    await pingWithin(redis, REDIS_START_WAIT_MS).catch((err: Error) => {
       throw new Error(`Redis at ${redisAddress(config.redisUrl)} is unavailable: ${err.message}`, { cause: err });
     });
   } catch (err) {
@@ -76,5 +100,5 @@ export async function openStores(config: StoreConfig, logger: Logger): Promise<S
     throw err;
   }
   let closing: Promise<void> | undefined;
-  return { sequelize, models: defineModels(sequelize), redis, close: () => (closing ??= closeAll(sequelize, redis)) };
+  return { sequelize, models: defineModels(sequelize), redis, outages, close: () => (closing ??= closeAll(sequelize, redis)) };
 }

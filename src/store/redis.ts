@@ -14,41 +14,51 @@
 import { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
+import { createOutageLog, StoreUnavailableError, type OutageLog } from "./store-errors.js";
 
 /**
  * A standalone client with the key prefix. Commands issued in the same tick of the event loop
  * go out in one write (auto-pipelining): every authenticated call asks Redis, and on a busy
  * instance one socket write (a system call, which wakes Redis up) for many calls costs far
- * less than one each. Commands issued while the connection is down wait
- * through five reconnection attempts (about 3 s when the server refuses connections, up to
- * five connect timeouts when it does not answer) and then fail, instead of hanging RPCs.
- * Connection errors are logged — the first of an outage at warn, the rest at debug — never
- * thrown as unhandled 'error' events.
+ * less than one each.
+ *
+ * Redis going away never hangs a call (issue 15): every command, queued or already written,
+ * fails after `redisCommandTimeoutMs` (ioredis's commandTimeout and socketTimeout; the call
+ * answers `unavailable`). Once the connection has failed (an error, a socket timeout), commands fail at once instead of
+ * queueing (the offline queue is switched off until the connection is ready again), and a
+ * connection that closes fails the commands it carried rather than resending them later
+ * (maxRetriesPerRequest 0): a caller told `unavailable` must not see its command run
+ * seconds afterwards. Connection errors go to the outage log (one warn line per outage),
+ * never thrown as unhandled 'error' events.
  */
-export function openRedis(config: Pick<Config, "redisUrl" | "redisKeyPrefix">, logger: Logger): Redis {
+export function openRedis(config: Pick<Config, "redisUrl" | "redisKeyPrefix"> & Partial<Pick<Config, "redisCommandTimeoutMs">>, logger: Logger, outages?: OutageLog): Redis {
   const log = logger.child({ component: "redis" });
+  const outageLog = outages ?? createOutageLog(log);
   const redis = new Redis(config.redisUrl, {
     keyPrefix: config.redisKeyPrefix,
     connectionName: "identity-service",
     enableAutoPipelining: true,
     connectTimeout: 5_000,
-    maxRetriesPerRequest: 5,
+    commandTimeout: config.redisCommandTimeoutMs ?? 1_000,
+    // A connection that received nothing for that long while awaiting replies is dropped
+    // (its commands fail at once, the client reconnects). Without it, auto-pipelined commands
+    // queued behind a pipeline in flight on a stalled connection would wait for that
+    // pipeline's timeout before their own started: twice the bound.
+    socketTimeout: config.redisCommandTimeoutMs ?? 1_000,
+    maxRetriesPerRequest: 0,
     // Exponential backoff from 100 ms, capped at 3 s, with jitter so that a fleet of
     // instances does not reconnect in lockstep after a Redis restart.
     retryStrategy: (attempt) => Math.min(100 * 2 ** (attempt - 1), 3_000) + Math.floor(Math.random() * 100),
   });
-  let failing = false;
   redis.on("error", (err: Error) => {
-    if (failing) {
-      log.debug({ err }, "redis still unavailable");
-    } else {
-      failing = true;
-      log.warn({ err }, "redis connection error; reconnecting");
-    }
+    // Down, not just reconnecting: fail commands at once until the connection is ready.
+    redis.options.enableOfflineQueue = false;
+    outageLog.report(new StoreUnavailableError("redis", err.message || err.name, { cause: err }));
+    log.debug({ err }, "redis connection error");
   });
   redis.on("ready", () => {
-    if (failing) log.info("redis connection restored");
-    failing = false;
+    redis.options.enableOfflineQueue = true;
+    outageLog.recovered("redis");
   });
   return redis;
 }

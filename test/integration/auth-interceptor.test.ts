@@ -3,7 +3,6 @@
 // in a real Redis.
 import { expect } from "chai";
 import { generateKeyPairSync } from "node:crypto";
-import { Redis } from "ioredis";
 import { Code, ConnectError, createClient, createRouterTransport, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { UserAuthService } from "../../gen/identity/v1/auth_pb.js";
@@ -19,7 +18,9 @@ import { createLogger } from "../../src/logger.js";
 import type { UserView } from "../../src/domain/users.js";
 import { createAuthInterceptor, type PrincipalStatus } from "../../src/server/auth-interceptor.js";
 import { callerOf, principalKey } from "../../src/server/context.js";
-import { REDIS_URL, uniqueRedisPrefix } from "../support/env.js";
+import { openStores, type Stores } from "../../src/store/index.js";
+import { REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from "../support/env.js";
+import { startPrivateRedis, type PrivateRedis } from "../support/private-redis.js";
 
 const config = loadConfig({ NODE_ENV: "test" });
 const ring = createKeyRing([ringKey("k1", generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey)], "k1");
@@ -36,7 +37,7 @@ const mapDomainErrors: Interceptor = (next) => async (req) => {
 };
 
 describe("auth interceptor", () => {
-  let redis: Redis;
+  let stores: Stores;
   const users = new Map<string, { active: boolean; staff: boolean }>();
   const liveSessions = new Set<string>();
   let checkPrincipal: (p: Principal) => Promise<PrincipalStatus>;
@@ -72,11 +73,10 @@ describe("auth interceptor", () => {
   };
 
   before(async () => {
-    redis = new Redis(REDIS_URL, { keyPrefix: uniqueRedisPrefix("auth"), lazyConnect: true });
-    await redis.connect();
+    stores = await openStores({ databaseUrl: uniqueDatabaseUrl("auth"), redisUrl: REDIS_URL, redisKeyPrefix: uniqueRedisPrefix("auth") }, createLogger("silent"));
     const auth = createAuthInterceptor({
       issuer,
-      denyList: createDenyList(redis),
+      denyList: createDenyList(stores),
       checkPrincipal: (p) => checkPrincipal(p),
       // Health counts as guarded here, to show that a guarded method without a policy is refused.
       services: [UserAuthService, KycService, PointsService, Health],
@@ -104,7 +104,7 @@ describe("auth interceptor", () => {
     };
   });
 
-  after(() => redis.disconnect());
+  after(() => stores.close());
 
   beforeEach(() => {
     users.clear();
@@ -154,7 +154,7 @@ describe("auth interceptor", () => {
 
     it("with a denied jti (service tokens; a user token is judged by its session)", async () => {
       const issued = serviceToken();
-      await createDenyList(redis).deny(issued.jti, issued.expiresAt);
+      await createDenyList(stores).deny(issued.jti, issued.expiresAt);
       const e = await expectCode(clients.points.adjustPoints({}, bearer(issued.token)), Code.Unauthenticated);
       expect(e.rawMessage).to.equal("Invalid access token");
     });
@@ -227,7 +227,7 @@ describe("auth interceptor", () => {
 
     it("refuse a denied service token", async () => {
       const issued = serviceToken();
-      await createDenyList(redis).deny(issued.jti, issued.expiresAt);
+      await createDenyList(stores).deny(issued.jti, issued.expiresAt);
       await expectCode(clients.points.adjustPoints({}, bearer(issued.token)), Code.Unauthenticated);
     });
   });
@@ -246,7 +246,7 @@ describe("auth interceptor", () => {
     });
 
     it("services it does not guard pass untouched", async () => {
-      const open = createAuthInterceptor({ issuer, denyList: createDenyList(redis), checkPrincipal, services: [UserAuthService], logger: createLogger("silent") });
+      const open = createAuthInterceptor({ issuer, denyList: createDenyList(stores), checkPrincipal, services: [UserAuthService], logger: createLogger("silent") });
       const transport = createRouterTransport((router) => router.service(Health, { check: () => ({}) }), { router: { interceptors: [open] } });
       await createClient(Health, transport).check({});
     });
@@ -286,7 +286,7 @@ describe("auth interceptor", () => {
 
     it("a denied service token is refused before checkPrincipal runs", async () => {
       const issued = serviceToken();
-      await createDenyList(redis).deny(issued.jti, issued.expiresAt);
+      await createDenyList(stores).deny(issued.jti, issued.expiresAt);
       checkPrincipal = async () => {
         throw new Error("should not surface");
       };
@@ -296,25 +296,71 @@ describe("auth interceptor", () => {
 });
 
 describe("deny list", () => {
-  let redis: Redis;
+  let stores: Stores;
   before(async () => {
-    redis = new Redis(REDIS_URL, { keyPrefix: uniqueRedisPrefix("deny"), lazyConnect: true });
-    await redis.connect();
+    stores = await openStores({ databaseUrl: uniqueDatabaseUrl("deny"), redisUrl: REDIS_URL, redisKeyPrefix: uniqueRedisPrefix("deny") }, createLogger("silent"));
   });
-  after(() => redis.disconnect());
+  after(() => stores.close());
 
   it("denies a jti until the token's expiry (plus a margin), then forgets it", async () => {
-    const denyList = createDenyList(redis);
+    const denyList = createDenyList(stores);
     const expiresAt = Math.floor(Date.now() / 1000) + 900;
     expect(await denyList.isDenied("j1")).to.equal(false);
     await denyList.deny("j1", expiresAt);
     expect(await denyList.isDenied("j1")).to.equal(true);
-    expect(await redis.ttl("denied-jti:j1")).to.be.within(900, 961);
+    expect(await stores.redis.ttl("denied-jti:j1")).to.be.within(900, 961);
   });
 
   it("stores nothing for a token that has expired already", async () => {
-    const denyList = createDenyList(redis);
+    const denyList = createDenyList(stores);
     await denyList.deny("j2", Math.floor(Date.now() / 1000) - 3600);
-    expect(await redis.exists("denied-jti:j2")).to.equal(0);
+    expect(await stores.redis.exists("denied-jti:j2")).to.equal(0);
+    expect(await denyList.isDenied("j2")).to.equal(false);
+  });
+
+  it("keeps a denial when Redis loses its cache (restart without persistence, eviction)", async () => {
+    const denyList = createDenyList(stores);
+    await denyList.deny("j3", Math.floor(Date.now() / 1000) + 900);
+    await stores.redis.del("denied-jti:j3");
+    expect(await denyList.isDenied("j3")).to.equal(true);
+    // …and the answer is cached again.
+    expect(await stores.redis.get("denied-jti:j3")).to.equal("1");
+  });
+
+  it("overrides a cached 'not denied' at once", async () => {
+    const denyList = createDenyList(stores);
+    expect(await denyList.isDenied("j4")).to.equal(false);
+    expect(await stores.redis.get("denied-jti:j4")).to.equal("0");
+    await denyList.deny("j4", Math.floor(Date.now() / 1000) + 900);
+    expect(await denyList.isDenied("j4")).to.equal(true);
+  });
+
+  describe("with Redis down", function () {
+    this.timeout(30_000);
+    let redis: PrivateRedis;
+    let own: Stores;
+    before(async () => {
+      redis = await startPrivateRedis();
+      own = await openStores({ databaseUrl: uniqueDatabaseUrl("denydown"), redisUrl: redis.url, redisKeyPrefix: uniqueRedisPrefix("denydown"), redisCommandTimeoutMs: 300 }, createLogger("silent"));
+    });
+    after(async () => {
+      await own?.close();
+      await redis?.close();
+    });
+
+    it("answers from PostgreSQL, and a denial made meanwhile holds once Redis is back", async () => {
+      const denyList = createDenyList(own);
+      const exp = Math.floor(Date.now() / 1000) + 900;
+      await denyList.deny("d1", exp);
+      await redis.stop();
+      expect(await denyList.isDenied("d1")).to.equal(true);
+      expect(await denyList.isDenied("d2")).to.equal(false);
+      await denyList.deny("d2", exp);
+      expect(await denyList.isDenied("d2")).to.equal(true);
+      await redis.start();
+      for (let i = 0; i < 100 && own.redis.status !== "ready"; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await denyList.isDenied("d1")).to.equal(true);
+      expect(await denyList.isDenied("d2")).to.equal(true);
+    });
   });
 });

@@ -27,7 +27,7 @@ describe("sessions (PostgreSQL + Redis)", () => {
   before(async () => {
     stores = await openStores({ databaseUrl: uniqueDatabaseUrl("sessions"), redisUrl: REDIS_URL, redisKeyPrefix: uniqueRedisPrefix("sessions") }, createLogger("silent"));
     const { sequelize, models, redis } = stores;
-    sessions = createSessions({ sequelize, models, redis, issuer, denyList: createDenyList(redis), secret: Buffer.from("sessions-test-secret-0123456789abcdef"), config, logger: createLogger("silent") });
+    sessions = createSessions({ sequelize, models, redis, issuer, denyList: createDenyList(stores), secret: Buffer.from("sessions-test-secret-0123456789abcdef"), config, logger: createLogger("silent") });
   });
   after(async () => stores?.close());
 

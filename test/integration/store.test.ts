@@ -13,11 +13,13 @@ import { whereLower } from "../../src/store/models/index.js";
 import { createIdentifierLookup } from "../../src/domain/users.js";
 import { defineScript, openRedis } from "../../src/store/redis.js";
 import { REDIS_PREFIX, REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from "../support/env.js";
+import { freePort, startPrivateRedis, type PrivateRedis } from "../support/private-redis.js";
 
 const logger = createLogger("silent");
 
 const TABLES = [
   "analytics_reports",
+  "denied_tokens",
   "notification_log",
   "outbox",
   "points_transactions",
@@ -136,13 +138,13 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(fks).to.deep.equal(
           ["analytics_reports", "notification_log", "points_transactions", "sessions", "user_devices", "user_kyc", "user_points", "user_profiles"].map((table_name) => ({ table_name, delete_rule: "CASCADE" })),
         );
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }, { name: "0003_sessions_hot_updates" }]);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }, { name: "0003_sessions_hot_updates" }, { name: "0004_denied_tokens" }]);
         expect(indexes).to.not.include("sessions_user_revoked_expires_idx");
         const [sessions] = await sql<{ reloptions: string[] }>(config.databaseUrl, "SELECT reloptions FROM pg_class WHERE relname = 'sessions'");
         expect(sessions!.reloptions).to.deep.equal(["fillfactor=80"]);
 
         expect(await migrate(stores.sequelize, logger)).to.deep.equal([]);
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(3);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(4);
       } finally {
         await stores.close();
       }
@@ -155,16 +157,17 @@ describe("store (PostgreSQL + Redis)", () => {
       const b = openDatabase({ databaseUrl: url }, logger);
       try {
         const applied = await Promise.all([migrate(a, logger), migrate(b, logger)]);
-        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates"]);
+        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
 
+        expect(await revertLastMigration(a, logger)).to.equal("0004_denied_tokens");
         expect(await revertLastMigration(a, logger)).to.equal("0003_sessions_hot_updates");
         const indexes = (await sql<{ indexname: string }>(url, "SELECT indexname FROM pg_indexes WHERE tablename = 'sessions' ORDER BY 1")).map((r) => r.indexname);
         expect(indexes).to.deep.equal(["sessions_pkey", "sessions_user_revoked_expires_idx"]);
         expect(await revertLastMigration(a, logger)).to.equal("0002_jobs");
         expect(await revertLastMigration(a, logger)).to.equal("0001_initial");
         expect(await publicTables(url)).to.deep.equal(["schema_migrations"]);
-        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates"]);
+        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
       } finally {
         await Promise.all([a.close(), b.close()]);
@@ -539,13 +542,32 @@ describe("store (PostgreSQL + Redis)", () => {
         const redis = openRedis({ redisUrl: "redis://127.0.0.1:1/0", redisKeyPrefix: uniqueRedisPrefix("down") }, capture);
         try {
           while (lines.length < 3) await new Promise((resolve) => setTimeout(resolve, 25));
-          expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).to.deep.equal(["redis connection error; reconnecting"]);
+          expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).to.deep.equal(["store unavailable"]);
           expect(lines.filter((l) => l.level === 20).length).to.be.greaterThan(0);
         } finally {
           redis.disconnect();
         }
       });
     });
+  });
+
+  it("waits a moment for Redis at start (the two are often started together)", async () => {
+    const port = await freePort();
+    let redis: PrivateRedis | undefined;
+    const starting = new Promise<void>((resolve) =>
+      setTimeout(async () => {
+        redis = await startPrivateRedis({ port });
+        resolve();
+      }, 500),
+    );
+    try {
+      const stores = await openStores({ ...storeConfig("startwait"), redisUrl: `redis://127.0.0.1:${port}/0` }, logger);
+      expect(await stores.redis.ping()).to.equal("PONG");
+      await stores.close();
+    } finally {
+      await starting;
+      await redis?.close();
+    }
   });
 
   it("close() shuts both stores down and may be called twice", async () => {

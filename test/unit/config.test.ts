@@ -8,6 +8,7 @@ describe("config", () => {
     expect(c.nodeEnv).to.equal("development");
     expect(c.databaseUrl).to.equal("postgres://postgres@127.0.0.1:5432/identity");
     expect(c.redisUrl).to.equal("redis://127.0.0.1:6379/0");
+    expect(c.redisCommandTimeoutMs).to.equal(1000);
     expect(c.otp).to.include({ ttlSeconds: 300, maxAttempts: 5, resendSeconds: 60, sendsPerIdentifierPerHour: 10, failuresPerIdentifierPerHour: 20, requestsPerIpPerHour: 100 });
     expect(c.jwt).to.include({ accessTtlSeconds: 900, refreshTtlSeconds: 2592000, refreshGraceSeconds: 10 });
     expect(c.maxRequestBytes).to.equal(1048576);
@@ -28,6 +29,8 @@ describe("config", () => {
     [{ DATABASE_URL: "mysql://x" }, /^DATABASE_URL: expected a postgres: or postgresql: URL/],
     [{ REDIS_URL: "not a url" }, /^REDIS_URL: not a valid URL/],
     [{ OTP_TTL_SECONDS: "0" }, /^OTP_TTL_SECONDS: must be between/],
+    [{ REDIS_COMMAND_TIMEOUT_MS: "0" }, /^REDIS_COMMAND_TIMEOUT_MS: must be between 10 and 60000/],
+    [{ REDIS_COMMAND_TIMEOUT_MS: "1s" }, /^REDIS_COMMAND_TIMEOUT_MS: expected a whole number/],
     [{ TRUSTED_PROXIES: "10.0.0.0/99" }, /^TRUSTED_PROXIES: "10.0.0.0\/99" is not an IP address or CIDR/],
     [{ SMS_API_URL: "http://127.0.0.1:9" }, /^SMS_ACCOUNT_SID: required when SMS_API_URL is set/],
     [{ OTP_TEST_IDENTIFIERS: "+1555" }, /^OTP_TEST_CODE: required/],
