@@ -1,6 +1,7 @@
 // The API side of an instance: domain services over the stores, behind the one-port server.
 import type { ConnectRouter } from "@connectrpc/connect";
 import { QueryTypes } from "sequelize";
+import { AccountService } from "../gen/identity/v1/account_pb.js";
 import { UserAuthService } from "../gen/identity/v1/auth_pb.js";
 import { DeviceService } from "../gen/identity/v1/device_pb.js";
 import { KycService } from "../gen/identity/v1/kyc_pb.js";
@@ -74,6 +75,7 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
     router.service(ProfileService, createProfileServiceImpl({ profiles: createProfileDomain({ sequelize, models }), usageStats: createUsageStatsDomain({ sequelize, models }) }));
     router.service(KycService, createKycServiceImpl({ kyc: createKycDomain({ sequelize, models, logger }) }));
     router.service(DeviceService, createDeviceServiceImpl({ devices: createDevicesDomain({ sequelize, models }) }));
+    router.service(AccountService, {});
     router.service(PointsService, createPointsServiceImpl({ points: createPointsDomain({ sequelize, models, pointsValue: config.pointsValue }) }));
   };
 

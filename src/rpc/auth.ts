@@ -1,7 +1,7 @@
 // UserAuthService: maps messages to the auth domain and back, nothing else.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   GetMeResponseSchema,
   ListSessionsResponseSchema,
@@ -108,6 +108,12 @@ export function createAuthServiceImpl({ auth, otp, sessions }: AuthRpcDeps): Ser
     async revokeSession(req, ctx) {
       await sessions.revoke(authedCallerOf(ctx), req.sessionId);
       return create(RevokeSessionResponseSchema);
+    },
+    async revokeAllSessions() {
+      throw new ConnectError("not implemented yet", Code.Unimplemented);
+    },
+    async changeIdentifier() {
+      throw new ConnectError("not implemented yet", Code.Unimplemented);
     },
   };
 }
