@@ -20,7 +20,8 @@ import {
 import { DeviceInfoSchema, UserSchema, type DeviceInfo } from "../../gen/identity/v1/common_pb.js";
 import type { Auth } from "../domain/auth.js";
 import type { DeviceInfoInput } from "../domain/device-info.js";
-import type { OtpChannel as DomainChannel, OtpPurpose as DomainPurpose, OtpService } from "../domain/otp.js";
+import type { Caller } from "../domain/caller.js";
+import type { OtpCaller, OtpChannel as DomainChannel, OtpPurpose as DomainPurpose, OtpService } from "../domain/otp.js";
 import type { Sessions } from "../domain/sessions.js";
 import { authedCallerOf, callerOf } from "../server/context.js";
 import { deviceTypeFromProto, deviceTypeToProto, optionalTimestamp } from "./convert.js";
@@ -32,8 +33,21 @@ export interface AuthRpcDeps {
 }
 
 // An unspecified purpose maps to a value the domain rejects with a field violation.
-const purposeOf = (p: OtpPurpose): DomainPurpose => ({ [OtpPurpose.REGISTER]: "REGISTER", [OtpPurpose.LOGIN]: "LOGIN" })[p as number] as DomainPurpose;
+const PURPOSES: Record<number, DomainPurpose> = {
+  [OtpPurpose.REGISTER]: "REGISTER",
+  [OtpPurpose.LOGIN]: "LOGIN",
+  [OtpPurpose.CHANGE_IDENTIFIER]: "CHANGE_IDENTIFIER",
+  [OtpPurpose.DELETE_ACCOUNT]: "DELETE_ACCOUNT",
+};
+const purposeOf = (p: OtpPurpose): DomainPurpose => PURPOSES[p] as DomainPurpose;
 const channelOf = (c: OtpChannel): DomainChannel | undefined => ({ [OtpChannel.SMS]: "SMS", [OtpChannel.EMAIL]: "EMAIL" })[c as number] as DomainChannel | undefined;
+
+/** The signed-in caller of an OPTIONAL_USER method (the interceptor put the account its session check read). */
+function otpCallerOf(caller: Caller): OtpCaller | undefined {
+  const { principal, account } = caller;
+  if (principal?.kind !== "user" || account?.id !== principal.subject) return undefined;
+  return { userId: account.id, email: account.email, phoneNumber: account.phoneNumber };
+}
 
 function deviceOf(d: DeviceInfo | undefined): DeviceInfoInput | undefined {
   if (!d) return undefined;
@@ -43,11 +57,13 @@ function deviceOf(d: DeviceInfo | undefined): DeviceInfoInput | undefined {
 export function createAuthServiceImpl({ auth, otp, sessions }: AuthRpcDeps): ServiceImpl<typeof UserAuthService> {
   return {
     async requestOtp(req, ctx) {
-      const r = await otp.request({ identifier: req.identifier, purpose: purposeOf(req.purpose), channel: channelOf(req.channel), meta: callerOf(ctx).meta });
+      const caller = callerOf(ctx);
+      const r = await otp.request({ identifier: req.identifier, purpose: purposeOf(req.purpose), channel: channelOf(req.channel), meta: caller.meta, caller: otpCallerOf(caller) });
       return create(RequestOtpResponseSchema, { message: r.message, expiresIn: r.expiresIn, retryAfter: r.retryAfter });
     },
     async verifyOtp(req, ctx) {
-      const r = await otp.verify({ identifier: req.identifier, otp: req.otp, purpose: purposeOf(req.purpose), meta: callerOf(ctx).meta });
+      const caller = callerOf(ctx);
+      const r = await otp.verify({ identifier: req.identifier, otp: req.otp, purpose: purposeOf(req.purpose), meta: caller.meta, caller: otpCallerOf(caller) });
       return create(VerifyOtpResponseSchema, { verificationToken: r.verificationToken, expiresIn: r.expiresIn });
     },
     async register(req, ctx) {
