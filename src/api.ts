@@ -14,6 +14,7 @@ import { createAuth } from "./domain/auth.js";
 import { createBatchLoader } from "./domain/batch-loader.js";
 import { createDenyList } from "./domain/deny-list.js";
 import { createDevicesDomain } from "./domain/devices.js";
+import { createIdentifierChange } from "./domain/identifier-change.js";
 import { loadKeyRing } from "./domain/keys.js";
 import { createKycDomain } from "./domain/kyc.js";
 import { createOtpService } from "./domain/otp.js";
@@ -71,7 +72,7 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
     },
   });
   const routes = (router: ConnectRouter) => {
-    router.service(UserAuthService, createAuthServiceImpl({ auth, otp, sessions }));
+    router.service(UserAuthService, createAuthServiceImpl({ auth, changeIdentifier: createIdentifierChange({ sequelize, models, otp }), otp, sessions }));
     router.service(ProfileService, createProfileServiceImpl({ profiles: createProfileDomain({ sequelize, models }), usageStats: createUsageStatsDomain({ sequelize, models }) }));
     router.service(KycService, createKycServiceImpl({ kyc: createKycDomain({ sequelize, models, logger }) }));
     router.service(DeviceService, createDeviceServiceImpl({ devices: createDevicesDomain({ sequelize, models }) }));

@@ -125,6 +125,12 @@ export interface OtpService {
   peekVerificationToken(token: string, purpose: OtpPurpose, userId?: string): Promise<VerifiedIdentifier>;
   /** Register and Login normalise with these so that a verified identifier compares equal. */
   readonly normalize: IdentifierNormalizer;
+  /**
+   * Sends a notice (no code) to an identifier through the channel of its kind, e.g. "your
+   * e-mail address was changed". Best effort: a failure is logged, never thrown. Test
+   * identifiers get nothing delivered, as with codes.
+   */
+  notify(id: Identifier, notice: { subject: string; text: string }, meta: RequestMeta): Promise<void>;
 }
 
 const HOUR = 3600;
@@ -235,6 +241,19 @@ export function createOtpService({ redis, config, secret, notifier, logger, audi
 
   return {
     normalize,
+
+    async notify(id, { subject, text }, meta) {
+      if (tests.matches(id)) {
+        log.info({ identifier_hint: maskIdentifier(id), requestId: meta.requestId }, "notice to a test identifier: nothing delivered");
+        return;
+      }
+      try {
+        await notifier.sendMessage({ channel: NOTIFY_CHANNEL_OF[id.kind], to: id.value, subject, text });
+      } catch (err) {
+        const reason = err instanceof DeliveryError || development ? (err as Error).message : (err as Error).name;
+        log.error({ reason, channel: CHANNEL_OF[id.kind], identifier_hint: maskIdentifier(id), requestId: meta.requestId }, "notice delivery failed");
+      }
+    },
 
     async request({ identifier, purpose, channel, meta, caller }) {
       checkPurpose(purpose);

@@ -1,8 +1,9 @@
 // UserAuthService: maps messages to the auth domain and back, nothing else.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
+  ChangeIdentifierResponseSchema,
   GetMeResponseSchema,
   ListSessionsResponseSchema,
   LoginResponseSchema,
@@ -12,22 +13,25 @@ import {
   RefreshTokenResponseSchema,
   RegisterResponseSchema,
   RequestOtpResponseSchema,
+  RevokeAllSessionsResponseSchema,
   RevokeSessionResponseSchema,
   SessionSchema,
   UserAuthService,
   VerifyOtpResponseSchema,
 } from "../../gen/identity/v1/auth_pb.js";
-import { DeviceInfoSchema, UserSchema, type DeviceInfo } from "../../gen/identity/v1/common_pb.js";
+import { DeviceInfoSchema, type DeviceInfo } from "../../gen/identity/v1/common_pb.js";
 import type { Auth } from "../domain/auth.js";
 import type { DeviceInfoInput } from "../domain/device-info.js";
+import type { ChangeIdentifier } from "../domain/identifier-change.js";
 import type { Caller } from "../domain/caller.js";
 import type { OtpCaller, OtpChannel as DomainChannel, OtpPurpose as DomainPurpose, OtpService } from "../domain/otp.js";
 import type { Sessions } from "../domain/sessions.js";
 import { authedCallerOf, callerOf } from "../server/context.js";
-import { deviceTypeFromProto, deviceTypeToProto, optionalTimestamp } from "./convert.js";
+import { deviceTypeFromProto, deviceTypeToProto, userMessage } from "./convert.js";
 
 export interface AuthRpcDeps {
   auth: Auth;
+  changeIdentifier: ChangeIdentifier;
   otp: OtpService;
   sessions: Sessions;
 }
@@ -54,7 +58,7 @@ function deviceOf(d: DeviceInfo | undefined): DeviceInfoInput | undefined {
   return { deviceId: d.deviceId, deviceType: deviceTypeFromProto(d.deviceType), deviceName: d.deviceName, appVersion: d.appVersion, osVersion: d.osVersion };
 }
 
-export function createAuthServiceImpl({ auth, otp, sessions }: AuthRpcDeps): ServiceImpl<typeof UserAuthService> {
+export function createAuthServiceImpl({ auth, changeIdentifier, otp, sessions }: AuthRpcDeps): ServiceImpl<typeof UserAuthService> {
   return {
     async requestOtp(req, ctx) {
       const caller = callerOf(ctx);
@@ -91,18 +95,7 @@ export function createAuthServiceImpl({ auth, otp, sessions }: AuthRpcDeps): Ser
     },
     async getMe(_req, ctx) {
       const u = await auth.getMe(authedCallerOf(ctx));
-      return create(GetMeResponseSchema, {
-        user: create(UserSchema, {
-          id: u.id,
-          username: u.username,
-          email: u.email,
-          phoneNumber: u.phoneNumber,
-          isActive: u.isActive,
-          isStaff: u.isStaff,
-          dateJoined: timestampFromDate(u.dateJoined),
-          lastLogin: optionalTimestamp(u.lastLogin),
-        }),
-      });
+      return create(GetMeResponseSchema, { user: userMessage(u) });
     },
     async listSessions(_req, ctx) {
       const list = await sessions.list(authedCallerOf(ctx));
@@ -125,11 +118,13 @@ export function createAuthServiceImpl({ auth, otp, sessions }: AuthRpcDeps): Ser
       await sessions.revoke(authedCallerOf(ctx), req.sessionId);
       return create(RevokeSessionResponseSchema);
     },
-    async revokeAllSessions() {
-      throw new ConnectError("not implemented yet", Code.Unimplemented);
+    async revokeAllSessions(req, ctx) {
+      const revokedCount = await sessions.revokeAll(authedCallerOf(ctx), req.keepCurrent);
+      return create(RevokeAllSessionsResponseSchema, { revokedCount });
     },
-    async changeIdentifier() {
-      throw new ConnectError("not implemented yet", Code.Unimplemented);
+    async changeIdentifier(req, ctx) {
+      const u = await changeIdentifier(authedCallerOf(ctx), req.verificationToken);
+      return create(ChangeIdentifierResponseSchema, { user: userMessage(u) });
     },
   };
 }
