@@ -8,6 +8,7 @@ import { KycService } from "../gen/identity/v1/kyc_pb.js";
 import { PointsService } from "../gen/identity/v1/points_pb.js";
 import { ProfileService } from "../gen/identity/v1/profile_pb.js";
 import type { Config } from "./config.js";
+import { createAccountDeletion } from "./domain/account-deletion.js";
 import { createActivityTracker } from "./domain/activity.js";
 import type { AuditEntry } from "./domain/audit.js";
 import { createAuth } from "./domain/auth.js";
@@ -26,6 +27,7 @@ import { createTokenIssuer } from "./domain/tokens.js";
 import { createUsageStatsDomain } from "./domain/usage-stats.js";
 import type { Logger } from "./logger.js";
 import type { Notifier } from "./notify/index.js";
+import { createAccountServiceImpl } from "./rpc/account.js";
 import { createAuthServiceImpl } from "./rpc/auth.js";
 import { createDeviceServiceImpl } from "./rpc/device.js";
 import { createKycServiceImpl } from "./rpc/kyc.js";
@@ -55,7 +57,8 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
   });
   const otp = createOtpService({ redis, config, secret, notifier, logger, audit: async (e) => void (await otpAudit(e)) });
   const sessions = createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger });
-  const auth = createAuth({ sequelize, models, otp, sessions, logger });
+  const deletion = createAccountDeletion({ sequelize, models, otp, graceSeconds: config.accountDeletionGraceSeconds });
+  const auth = createAuth({ sequelize, models, otp, sessions, deletion, logger });
   const activity = createActivityTracker({ redis, logger });
 
   // Auth guards the API services; health and reflection stay open. Every authenticated
@@ -76,7 +79,7 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
     router.service(ProfileService, createProfileServiceImpl({ profiles: createProfileDomain({ sequelize, models }), usageStats: createUsageStatsDomain({ sequelize, models }) }));
     router.service(KycService, createKycServiceImpl({ kyc: createKycDomain({ sequelize, models, logger }) }));
     router.service(DeviceService, createDeviceServiceImpl({ devices: createDevicesDomain({ sequelize, models }) }));
-    router.service(AccountService, {});
+    router.service(AccountService, createAccountServiceImpl({ deletion }));
     router.service(PointsService, createPointsServiceImpl({ points: createPointsDomain({ sequelize, models, pointsValue: config.pointsValue }) }));
   };
 
