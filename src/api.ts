@@ -9,6 +9,7 @@ import { PointsService } from "../gen/identity/v1/points_pb.js";
 import { ProfileService } from "../gen/identity/v1/profile_pb.js";
 import type { Config } from "./config.js";
 import { createAccountDeletion } from "./domain/account-deletion.js";
+import { createAccountExport } from "./domain/account-export.js";
 import { createActivityTracker } from "./domain/activity.js";
 import type { AuditEntry } from "./domain/audit.js";
 import { createAuth } from "./domain/auth.js";
@@ -17,6 +18,7 @@ import { createDenyList } from "./domain/deny-list.js";
 import { createDevicesDomain } from "./domain/devices.js";
 import { createIdentifierChange } from "./domain/identifier-change.js";
 import { loadKeyRing } from "./domain/keys.js";
+import { createMyActivity } from "./domain/my-activity.js";
 import { createKycDomain } from "./domain/kyc.js";
 import { createOtpService } from "./domain/otp.js";
 import { createPointsDomain } from "./domain/points.js";
@@ -74,13 +76,22 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
       return status;
     },
   });
+  const profiles = createProfileDomain({ sequelize, models });
+  const points = createPointsDomain({ sequelize, models, pointsValue: config.pointsValue });
   const routes = (router: ConnectRouter) => {
     router.service(UserAuthService, createAuthServiceImpl({ auth, changeIdentifier: createIdentifierChange({ sequelize, models, otp }), otp, sessions }));
-    router.service(ProfileService, createProfileServiceImpl({ profiles: createProfileDomain({ sequelize, models }), usageStats: createUsageStatsDomain({ sequelize, models }) }));
+    router.service(ProfileService, createProfileServiceImpl({ profiles, usageStats: createUsageStatsDomain({ sequelize, models }) }));
     router.service(KycService, createKycServiceImpl({ kyc: createKycDomain({ sequelize, models, logger }) }));
     router.service(DeviceService, createDeviceServiceImpl({ devices: createDevicesDomain({ sequelize, models }) }));
-    router.service(AccountService, createAccountServiceImpl({ deletion }));
-    router.service(PointsService, createPointsServiceImpl({ points: createPointsDomain({ sequelize, models, pointsValue: config.pointsValue }) }));
+    router.service(
+      AccountService,
+      createAccountServiceImpl({
+        deletion,
+        exportData: createAccountExport({ sequelize, models, redis, profiles, points, exportsPerHour: config.accountExportsPerHour }),
+        activity: createMyActivity({ sequelize }),
+      }),
+    );
+    router.service(PointsService, createPointsServiceImpl({ points }));
   };
 
   const openApi = buildOpenApiDocument(apiServices, { title: "Identity API", version: API_VERSION });

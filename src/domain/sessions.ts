@@ -77,6 +77,20 @@ export interface Sessions {
   checkPrincipal(principal: Principal): Promise<{ staff: boolean; account?: UserView }>;
 }
 
+/** A session row as its user sees it; `current` when it is the session `currentId`. */
+export function sessionViewOf(s: Session, currentId: string | undefined): SessionView {
+  return {
+    sessionId: s.id,
+    current: s.id === currentId,
+    ipAddress: s.ipAddress ?? "",
+    userAgent: s.userAgent ?? "",
+    device: { deviceId: s.deviceId ?? undefined, deviceType: s.deviceType ?? undefined, deviceName: s.deviceName ?? undefined, appVersion: s.appVersion ?? undefined, osVersion: s.osVersion ?? undefined },
+    createdAt: s.createdAt,
+    lastUsedAt: s.lastUsedAt,
+    expiresAt: s.expiresAt,
+  };
+}
+
 /**
  * Ends every live session of `userId` but `except`, inside `transaction`; answers their ids.
  * Account-wide ends (RevokeAllSessions, DeleteAccount) share it.
@@ -365,16 +379,7 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
       const now = Date.now();
       return rows
         .filter((s) => s.expiresAt.getTime() > now)
-        .map((s) => ({
-          sessionId: s.id,
-          current: s.id === caller.principal.sessionId,
-          ipAddress: s.ipAddress ?? "",
-          userAgent: s.userAgent ?? "",
-          device: { deviceId: s.deviceId ?? undefined, deviceType: s.deviceType ?? undefined, deviceName: s.deviceName ?? undefined, appVersion: s.appVersion ?? undefined, osVersion: s.osVersion ?? undefined },
-          createdAt: s.createdAt,
-          lastUsedAt: s.lastUsedAt,
-          expiresAt: s.expiresAt,
-        }));
+        .map((s) => sessionViewOf(s, caller.principal.sessionId));
     },
 
     async revoke(caller, sessionId) {

@@ -17,6 +17,7 @@ import {
   RevokeSessionResponseSchema,
   SessionSchema,
   UserAuthService,
+  type Session,
   VerifyOtpResponseSchema,
 } from "../../gen/identity/v1/auth_pb.js";
 import { DeviceInfoSchema, type DeviceInfo } from "../../gen/identity/v1/common_pb.js";
@@ -25,7 +26,7 @@ import type { DeviceInfoInput } from "../domain/device-info.js";
 import type { ChangeIdentifier } from "../domain/identifier-change.js";
 import type { Caller } from "../domain/caller.js";
 import type { OtpCaller, OtpChannel as DomainChannel, OtpPurpose as DomainPurpose, OtpService } from "../domain/otp.js";
-import type { Sessions } from "../domain/sessions.js";
+import type { Sessions, SessionView } from "../domain/sessions.js";
 import { authedCallerOf, callerOf } from "../server/context.js";
 import { deviceTypeFromProto, deviceTypeToProto, userMessage } from "./convert.js";
 
@@ -45,6 +46,20 @@ const PURPOSES: Record<number, DomainPurpose> = {
 };
 const purposeOf = (p: OtpPurpose): DomainPurpose => PURPOSES[p] as DomainPurpose;
 const channelOf = (c: OtpChannel): DomainChannel | undefined => ({ [OtpChannel.SMS]: "SMS", [OtpChannel.EMAIL]: "EMAIL" })[c as number] as DomainChannel | undefined;
+
+/** The Session message of a session. */
+export function sessionMessage(s: SessionView): Session {
+  return create(SessionSchema, {
+    sessionId: s.sessionId,
+    current: s.current,
+    ipAddress: s.ipAddress,
+    userAgent: s.userAgent,
+    device: create(DeviceInfoSchema, { ...s.device, deviceType: deviceTypeToProto(s.device.deviceType) }),
+    createdAt: timestampFromDate(s.createdAt),
+    lastUsedAt: timestampFromDate(s.lastUsedAt),
+    expiresAt: timestampFromDate(s.expiresAt),
+  });
+}
 
 /** The signed-in caller of an OPTIONAL_USER method (the interceptor put the account its session check read). */
 function otpCallerOf(caller: Caller): OtpCaller | undefined {
@@ -100,18 +115,7 @@ export function createAuthServiceImpl({ auth, changeIdentifier, otp, sessions }:
     async listSessions(_req, ctx) {
       const list = await sessions.list(authedCallerOf(ctx));
       return create(ListSessionsResponseSchema, {
-        sessions: list.map((s) =>
-          create(SessionSchema, {
-            sessionId: s.sessionId,
-            current: s.current,
-            ipAddress: s.ipAddress,
-            userAgent: s.userAgent,
-            device: create(DeviceInfoSchema, { ...s.device, deviceType: deviceTypeToProto(s.device.deviceType) }),
-            createdAt: timestampFromDate(s.createdAt),
-            lastUsedAt: timestampFromDate(s.lastUsedAt),
-            expiresAt: timestampFromDate(s.expiresAt),
-          }),
-        ),
+        sessions: list.map(sessionMessage),
       });
     },
     async revokeSession(req, ctx) {
