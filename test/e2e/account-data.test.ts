@@ -5,13 +5,13 @@ import * as grpc from "@grpc/grpc-js";
 import { expect } from "chai";
 import { AccountService, ExportAccountDataRequestSchema, ExportAccountDataResponseSchema, ListMyActivityRequestSchema, ListMyActivityResponseSchema } from "../../gen/identity/v1/account_pb.js";
 import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { UserAuthService } from "../../gen/identity/v1/auth_pb.js";
+import { OtpPurpose, UserAuthService } from "../../gen/identity/v1/auth_pb.js";
 import { DeviceService } from "../../gen/identity/v1/device_pb.js";
 import { DocumentType, KycService } from "../../gen/identity/v1/kyc_pb.js";
 import { PointsService } from "../../gen/identity/v1/points_pb.js";
 import { ProfileService } from "../../gen/identity/v1/profile_pb.js";
-import { rest, signUpWithEmail, type Json } from "../support/account.js";
-import { bearer, bearerMetadata, clientFor, grpcJsClient, grpcUnary, signIn, signUp, type SignedUp } from "../support/clients.js";
+import { proveAs, rest, signUpWithEmail, type Json } from "../support/account.js";
+import { bearer, bearerMetadata, clientFor, grpcJsClient, grpcUnary, signIn, signUp, testPhone, type SignedUp } from "../support/clients.js";
 import { failure, violatedFields } from "../support/failures.js";
 import { mintServiceToken } from "../support/service-token.js";
 import { startTestServer, type TestServer } from "../support/server.js";
@@ -39,7 +39,7 @@ describe("account lifecycle: ExportAccountData and ListMyActivity (e2e)", functi
   }
 
   before(async () => {
-    server = await startTestServer({ OTP_RESEND_SECONDS: "0", ACCOUNT_EXPORTS_PER_HOUR: "100" });
+    server = await startTestServer({ OTP_RESEND_SECONDS: "0", ACCOUNT_EXPORTS_PER_HOUR: "100", REFRESH_GRACE_SECONDS: "0" });
     grpcClient = grpcJsClient(server.port);
     service = await mintServiceToken(server.env, "billing");
     alice = await signUpWithEmail(server.url);
@@ -149,6 +149,41 @@ describe("account lifecycle: ExportAccountData and ListMyActivity (e2e)", functi
       const fresh = await account().listMyActivity({ pageSize: 1 }, bearer(user.accessToken));
       expect(fresh.events[0]!.action).to.equal("user.login");
       expect(BigInt(fresh.events[0]!.id) > ids[0]!).to.equal(true);
+    });
+
+    it("lists every kind of security event: sign-ins, refresh reuse, logouts, revocations, identifier changes, devices, KYC, deletion and restore", async () => {
+      const user = await signUp(server.url);
+      const authClient = clientFor(UserAuthService, server.url);
+      // Refresh reuse (no grace window on this server): the old refresh token presented again.
+      const other = await signIn(server.url, user.phone);
+      await authClient.refreshToken({ refreshToken: other.refreshToken });
+      await authClient.refreshToken({ refreshToken: other.refreshToken }).catch(() => undefined);
+      const third = await signIn(server.url, user.phone);
+      await authClient.logout({}, bearer(third.accessToken));
+      await clientFor(DeviceService, server.url).registerDevice({ deviceId: "all-1", fcmToken: `fcm-all-${user.userId}`, deviceType: 1 }, bearer(user.accessToken));
+      await clientFor(DeviceService, server.url).deactivateDevice({ deviceId: "all-1" }, bearer(user.accessToken));
+      await clientFor(KycService, server.url).submitKyc({ documentType: DocumentType.PASSPORT, documentNumber: "X1234567", documentFrontUrl: "https://docs.example.com/x.jpg" }, bearer(user.accessToken));
+      const next = testPhone();
+      await authClient.changeIdentifier({ verificationToken: await proveAs(server.url, user.accessToken, next, OtpPurpose.CHANGE_IDENTIFIER) }, bearer(user.accessToken));
+      await clientFor(AccountService, server.url).deleteAccount({ verificationToken: await proveAs(server.url, user.accessToken, next, OtpPurpose.DELETE_ACCOUNT) }, bearer(user.accessToken));
+      const back = await signIn(server.url, next);
+      expect(back.accountRestored).to.equal(true);
+      const all = await account().listMyActivity({ pageSize: 100 }, bearer(back.accessToken));
+      expect(all.events.map((e) => e.action)).to.deep.equal([
+        "user.login",
+        "account.restored",
+        "account.deletion_requested",
+        "identifier.changed",
+        "kyc.submitted",
+        "device.deactivated",
+        "device.registered",
+        "user.logout",
+        "user.login",
+        "session.reuse_detected",
+        "user.login",
+        "user.registered",
+      ]);
+      for (const e of all.events) expect([e.ipAddress, e.createdAt !== undefined], e.action).to.deep.equal(["127.0.0.1", true]);
     });
 
     it("covers revocations and never another user's events; over gRPC; bad page arguments are invalid_argument", async () => {
