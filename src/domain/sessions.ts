@@ -397,7 +397,7 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
 
     async revokeAll(caller, keepCurrent) {
       const { principal } = caller;
-      const ended = await sequelize.transaction(async (t) => {
+      const ended = await runTransaction(sequelize, caller.signal, async (t) => {
         const ids = await endUserSessions(sequelize, t, principal.subject, "revoked_all_by_user", keepCurrent ? (principal.sessionId ?? null) : null);
         await writeAudit(
           models,
