@@ -1,19 +1,24 @@
 // The API side of an instance: domain services over the stores, behind the one-port server.
 import type { ConnectRouter } from "@connectrpc/connect";
 import { QueryTypes } from "sequelize";
+import { AccountService } from "../gen/identity/v1/account_pb.js";
 import { UserAuthService } from "../gen/identity/v1/auth_pb.js";
 import { DeviceService } from "../gen/identity/v1/device_pb.js";
 import { KycService } from "../gen/identity/v1/kyc_pb.js";
 import { PointsService } from "../gen/identity/v1/points_pb.js";
 import { ProfileService } from "../gen/identity/v1/profile_pb.js";
 import type { Config } from "./config.js";
+import { createAccountDeletion } from "./domain/account-deletion.js";
+import { createAccountExport } from "./domain/account-export.js";
 import { createActivityTracker } from "./domain/activity.js";
 import type { AuditEntry } from "./domain/audit.js";
 import { createAuth } from "./domain/auth.js";
 import { createBatchLoader } from "./domain/batch-loader.js";
 import { createDenyList } from "./domain/deny-list.js";
 import { createDevicesDomain } from "./domain/devices.js";
+import { createIdentifierChange } from "./domain/identifier-change.js";
 import { loadKeyRing } from "./domain/keys.js";
+import { createMyActivity } from "./domain/my-activity.js";
 import { createKycDomain } from "./domain/kyc.js";
 import { createOtpService } from "./domain/otp.js";
 import { createPointsDomain } from "./domain/points.js";
@@ -24,6 +29,7 @@ import { createTokenIssuer } from "./domain/tokens.js";
 import { createUsageStatsDomain } from "./domain/usage-stats.js";
 import type { Logger } from "./logger.js";
 import type { Notifier } from "./notify/index.js";
+import { createAccountServiceImpl } from "./rpc/account.js";
 import { createAuthServiceImpl } from "./rpc/auth.js";
 import { createDeviceServiceImpl } from "./rpc/device.js";
 import { createKycServiceImpl } from "./rpc/kyc.js";
@@ -55,7 +61,8 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
   });
   const otp = createOtpService({ redis, config, secret, notifier, logger, audit: async (e) => void (await otpAudit(e)), outages: stores.outages });
   const sessions = createSessions({ sequelize, models, redis, issuer, denyList, secret, config, logger });
-  const auth = createAuth({ sequelize, models, otp, sessions, logger });
+  const deletion = createAccountDeletion({ sequelize, models, otp, graceSeconds: config.accountDeletionGraceSeconds });
+  const auth = createAuth({ sequelize, models, otp, sessions, deletion, logger });
   const activity = createActivityTracker({ redis, logger });
 
   // Auth guards the API services; health and reflection stay open. Every authenticated
@@ -71,12 +78,22 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
       return status;
     },
   });
+  const profiles = createProfileDomain({ sequelize, models });
+  const points = createPointsDomain({ sequelize, models, pointsValue: config.pointsValue });
   const routes = (router: ConnectRouter) => {
-    router.service(UserAuthService, createAuthServiceImpl({ auth, otp, sessions }));
-    router.service(ProfileService, createProfileServiceImpl({ profiles: createProfileDomain({ sequelize, models }), usageStats: createUsageStatsDomain({ sequelize, models }) }));
+    router.service(UserAuthService, createAuthServiceImpl({ auth, changeIdentifier: createIdentifierChange({ sequelize, models, otp }), otp, sessions }));
+    router.service(ProfileService, createProfileServiceImpl({ profiles, usageStats: createUsageStatsDomain({ sequelize, models }) }));
     router.service(KycService, createKycServiceImpl({ kyc: createKycDomain({ sequelize, models, logger }) }));
     router.service(DeviceService, createDeviceServiceImpl({ devices: createDevicesDomain({ sequelize, models }) }));
-    router.service(PointsService, createPointsServiceImpl({ points: createPointsDomain({ sequelize, models, pointsValue: config.pointsValue }) }));
+    router.service(
+      AccountService,
+      createAccountServiceImpl({
+        deletion,
+        exportData: createAccountExport({ sequelize, models, redis, profiles, points, exportsPerHour: config.accountExportsPerHour }),
+        activity: createMyActivity({ sequelize }),
+      }),
+    );
+    router.service(PointsService, createPointsServiceImpl({ points }));
   };
 
   const openApi = buildOpenApiDocument(apiServices, { title: "Identity API", version: API_VERSION });

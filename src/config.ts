@@ -72,6 +72,14 @@ export interface Config {
   webhookBackoffSeconds: number;
   /** Users with no login (nor activity) for this many days are deactivated by the daily job. */
   inactiveUserDays: number;
+  /**
+   * ACCOUNT_DELETION_GRACE_DAYS (default 30; decimals allowed, e.g. 0.0001 ≈ 9 s for tests),
+   * in seconds: a deleted account can be restored by signing in for this long, then
+   * purge-deleted-accounts erases it. 0: DeleteAccount erases at once.
+   */
+  accountDeletionGraceSeconds: number;
+  /** ExportAccountData calls allowed per user and hour. */
+  accountExportsPerHour: number;
   /** Rows (or users) one batch of a job handles, in one transaction or statement. */
   jobBatchSize: number;
   /** A job run stops starting new batches after this long; the next run goes on where it stopped. */
@@ -97,6 +105,16 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
   const n = Number(raw);
   if (n < min || n > max) fail(name, `must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+/** A non-negative decimal number of days, as whole seconds. */
+function days(env: Env, name: string, def: number, maxDays: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return def * 86400;
+  if (!/^\d+(\.\d+)?$/.test(raw)) fail(name, `expected a number of days such as 30 or 0.5, got "${raw}"`);
+  const n = Number(raw);
+  if (n > maxDays) fail(name, `must be at most ${maxDays}, got ${n}`);
+  return Math.round(n * 86400);
 }
 
 function bool(env: Env, name: string, def: boolean): boolean {
@@ -224,6 +242,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookMaxAttempts: int(env, "WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
     webhookBackoffSeconds: int(env, "WEBHOOK_BACKOFF_SECONDS", 60, 1, 86400),
     inactiveUserDays: int(env, "INACTIVE_USER_DAYS", 180, 1, 36500),
+    accountDeletionGraceSeconds: days(env, "ACCOUNT_DELETION_GRACE_DAYS", 30, 3650),
+    accountExportsPerHour: int(env, "ACCOUNT_EXPORTS_PER_HOUR", 5, 1, 10_000),
     jobBatchSize: int(env, "JOB_BATCH_SIZE", 500, 1, 10_000),
     jobTimeBudgetSeconds: int(env, "JOB_TIME_BUDGET_SECONDS", 300, 1, 86400),
   };

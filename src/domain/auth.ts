@@ -6,6 +6,7 @@ import type { Logger } from "../logger.js";
 import { runTransaction, whereLower, writeAudit, type Models } from "../store/index.js";
 import { audited } from "./audit.js";
 import { createBatchLoader } from "./batch-loader.js";
+import type { AccountDeletion } from "./account-deletion.js";
 import type { Caller, Principal } from "./caller.js";
 import { checkDeviceInfo, type DeviceInfoInput } from "./device-info.js";
 import { alreadyExists, invalid, notFound, permissionDenied, unauthenticated, Violations } from "./errors.js";
@@ -33,24 +34,31 @@ export interface SignedIn extends TokenPair {
   userId: string;
 }
 
+export interface LoggedIn extends SignedIn {
+  /** This sign-in cancelled the account's pending deletion. */
+  accountRestored: boolean;
+}
+
 export interface AuthDeps {
   sequelize: Sequelize;
   models: Models;
   otp: OtpService;
   sessions: Sessions;
+  /** Login restores an account whose deletion is pending (DESIGN §10). */
+  deletion: Pick<AccountDeletion, "restore">;
   logger: Logger;
 }
 
 export interface Auth {
   register(caller: Caller, input: RegisterInput): Promise<SignedIn>;
-  login(caller: Caller, input: LoginInput): Promise<SignedIn>;
+  login(caller: Caller, input: LoginInput): Promise<LoggedIn>;
   getMe(caller: Caller & { principal: Principal }): Promise<UserView>;
 }
 
 // Same rule as the profile's full_name: letters, spaces, apostrophes, hyphens, dots.
 const FULL_NAME = /^[\p{L}\p{M}' .-]{2,100}$/u;
 
-export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth {
+export function createAuth({ sequelize, models, otp, sessions, deletion }: AuthDeps): Auth {
   const requireToken = (token: string, v: Violations) => {
     if (!token) v.add("verification_token", "required");
   };
@@ -135,11 +143,13 @@ export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth
       await otp.consumeVerificationToken(input.verificationToken, "LOGIN");
       // The caller proved they own the identifier: they may learn there is no (usable) account.
       if (!user) throw notFound("No account exists for this identifier");
-      if (!user.isActive) throw permissionDenied("This account is deactivated");
+      // An inactive account signs in only to cancel its pending deletion, within the grace period.
+      const accountRestored = !user.isActive && (await deletion.restore(caller, user.id));
+      if (!user.isActive && !accountRestored) throw permissionDenied("This account is deactivated");
       const pair = await sessions.signIn(user, caller, device, id.kind);
       // Deactivated (or deleted) since it was read above.
       if (!pair) throw permissionDenied("This account is deactivated");
-      return { userId: user.id, ...pair };
+      return { userId: user.id, ...pair, accountRestored };
     },
 
     async getMe(caller) {
@@ -151,8 +161,8 @@ export function createAuth({ sequelize, models, otp, sessions }: AuthDeps): Auth
   };
 }
 
-function takenError(taken: { username: string; email: string | null }, username: string, email: string | null) {
-  if (taken.username.toLowerCase() === username.toLowerCase()) return alreadyExists("This username is taken");
+function takenError(taken: { username: string | null; email: string | null }, username: string, email: string | null) {
+  if (taken.username?.toLowerCase() === username.toLowerCase()) return alreadyExists("This username is taken");
   if (email && taken.email?.toLowerCase() === email) return alreadyExists("An account with this email already exists");
   return alreadyExists("An account with this phone number already exists");
 }

@@ -9,7 +9,10 @@
 //   otp:{tag}:cooldown:<purpose>  resend cooldown marker, TTL = OTP_RESEND_SECONDS
 //   otp:{tag}:sends               codes sent to the identifier this hour (all purposes)
 //   otp:{tag}:failures            wrong codes tried for the identifier this hour (all purposes)
-//   otp:vt:<mac of token>         verification token → { identifier, kind, purpose }
+//   otp:vt:<mac of token>         verification token → { identifier, kind, purpose, userId? }
+//
+// Codes of the purposes that need a caller (CHANGE_IDENTIFIER, DELETE_ACCOUNT) are MACed with
+// the requesting user's id as well: only the user who asked for a code can prove it.
 //   otp:ip:<address or /64>       calls per client network this hour (otp.ts, rate-limit.ts)
 import type { Redis } from "ioredis";
 import { createHmac } from "node:crypto";
@@ -30,15 +33,17 @@ export interface VerifiedIdentity {
   identifier: string;
   kind: IdentifierKind;
   purpose: OtpPurpose;
+  /** The signed-in user who proved the identifier (purposes that need a caller only). */
+  userId?: string;
 }
 
 export interface OtpStore {
   /** Stores the code's MAC (replacing any code of this identifier and purpose) unless the cooldown or the send limit applies. */
-  issue(id: Identifier, purpose: OtpPurpose, code: string): Promise<IssueResult>;
+  issue(id: Identifier, purpose: OtpPurpose, code: string, userId?: string): Promise<IssueResult>;
   /** Removes a code that could not be delivered (only if it is still the current one) and lifts its cooldown. */
-  withdraw(id: Identifier, purpose: OtpPurpose, code: string): Promise<void>;
+  withdraw(id: Identifier, purpose: OtpPurpose, code: string, userId?: string): Promise<void>;
   /** Tries a code: one atomic step that counts the attempt and burns the code on success or exhaustion. */
-  check(id: Identifier, purpose: OtpPurpose, code: string): Promise<CheckResult>;
+  check(id: Identifier, purpose: OtpPurpose, code: string, userId?: string): Promise<CheckResult>;
   saveToken(token: string, identity: VerifiedIdentity): Promise<void>;
   /** Returns and deletes the token's identity (GETDEL: a token is used once, even under races). */
   takeToken(token: string): Promise<VerifiedIdentity | null>;
@@ -108,7 +113,7 @@ export function createOtpStore(redis: Redis, secret: Buffer, policy: Config["otp
     const p = purpose.toLowerCase();
     return { code: `${b}:code:${p}`, cooldown: `${b}:cooldown:${p}`, sends: `${b}:sends`, failures: `${b}:failures` };
   };
-  const codeMac = (id: Identifier, purpose: OtpPurpose, code: string) => mac(codeKey, `${purpose}|${id.value}|${code}`);
+  const codeMac = (id: Identifier, purpose: OtpPurpose, code: string, userId?: string) => mac(codeKey, `${purpose}|${id.value}|${code}${userId === undefined ? "" : `|${userId}`}`);
   const tokenRedisKey = (token: string) => `otp:vt:${mac(tokenKey, token)}`;
 
   // Scripts answer {status, milliseconds to wait}.
@@ -117,22 +122,22 @@ export function createOtpStore(redis: Redis, secret: Buffer, policy: Config["otp
   const checkScript = defineScript<[number, number]>(redis, "otpCheck", CHECK_LUA, 2);
 
   return {
-    async issue(id, purpose, code) {
+    async issue(id, purpose, code, userId) {
       const k = keys(id, purpose);
-      const [status, ms] = await issueScript([k.code, k.cooldown, k.sends], [codeMac(id, purpose, code), policy.ttlSeconds, policy.resendSeconds, policy.sendsPerIdentifierPerHour, HOUR]);
+      const [status, ms] = await issueScript([k.code, k.cooldown, k.sends], [codeMac(id, purpose, code, userId), policy.ttlSeconds, policy.resendSeconds, policy.sendsPerIdentifierPerHour, HOUR]);
       if (status === 1) return { status: "cooldown", retryAfterSeconds: seconds(ms) };
       if (status === 2) return { status: "too_many_sends", retryAfterSeconds: seconds(ms) };
       return { status: "issued" };
     },
 
-    async withdraw(id, purpose, code) {
+    async withdraw(id, purpose, code, userId) {
       const k = keys(id, purpose);
-      await withdrawScript([k.code, k.cooldown], [codeMac(id, purpose, code)]);
+      await withdrawScript([k.code, k.cooldown], [codeMac(id, purpose, code, userId)]);
     },
 
-    async check(id, purpose, code) {
+    async check(id, purpose, code, userId) {
       const k = keys(id, purpose);
-      const [status, ms] = await checkScript([k.code, k.failures], [codeMac(id, purpose, code), policy.maxAttempts, policy.failuresPerIdentifierPerHour, HOUR]);
+      const [status, ms] = await checkScript([k.code, k.failures], [codeMac(id, purpose, code, userId), policy.maxAttempts, policy.failuresPerIdentifierPerHour, HOUR]);
       switch (status) {
         case 0:
           return { status: "match" };

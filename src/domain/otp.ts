@@ -11,6 +11,12 @@
 // run the same steps (one atomic Redis script) and get the same invalid_argument. The
 // verification token is minted before the outcome is known, so success differs from
 // failure only by the one Redis write that stores the token, after the outcome is decided.
+//
+// Purposes that need a caller (DESIGN §10): CHANGE_IDENTIFIER (the code goes to the new
+// identifier) and DELETE_ACCOUNT (to one of the caller's own identifiers) are refused
+// without a signed-in caller, before any limit is counted; their codes and verification
+// tokens are bound to the caller's user id as well as to identifier and purpose. Limits,
+// cooldowns, attempt caps and audit rows are those of the other purposes.
 import type { Redis } from "ioredis";
 import { randomInt } from "node:crypto";
 import type { Config } from "../config.js";
@@ -23,12 +29,24 @@ import type { RequestMeta } from "./caller.js";
 import { DomainError, exhausted, invalid, unauthenticated } from "./errors.js";
 import { ExpiringMap } from "./expiring-map.js";
 import { maskIdentifier, normalizeEmail, normalizeIdentifier, normalizePhone, type Identifier, type IdentifierKind } from "./identifiers.js";
-import { createOtpStore } from "./otp-store.js";
+import { createOtpStore, type VerifiedIdentity } from "./otp-store.js";
 import { parseTestIdentifiers } from "./otp-test-identifiers.js";
 import { pooledRandomBytes } from "./random-pool.js";
 import { createRateLimiter, ipBucket } from "./rate-limit.js";
 
-export type OtpPurpose = "REGISTER" | "LOGIN";
+export type OtpPurpose = "REGISTER" | "LOGIN" | "CHANGE_IDENTIFIER" | "DELETE_ACCOUNT";
+export const OTP_PURPOSES: readonly OtpPurpose[] = ["REGISTER", "LOGIN", "CHANGE_IDENTIFIER", "DELETE_ACCOUNT"];
+/** Purposes whose codes only a signed-in user may ask for and prove. */
+const CALLER_PURPOSES: ReadonlySet<OtpPurpose> = new Set(["CHANGE_IDENTIFIER", "DELETE_ACCOUNT"]);
+
+/** The signed-in caller of RequestOtp/VerifyOtp, as the session check read the account. */
+export interface OtpCaller {
+  userId: string;
+  /** The account's e-mail ("" when none). */
+  email: string;
+  /** The account's phone number ("" when none). */
+  phoneNumber: string;
+}
 export type OtpChannel = "SMS" | "EMAIL";
 
 export interface OtpServiceDeps {
@@ -51,6 +69,8 @@ export interface RequestOtpInput {
   /** Must match the identifier's kind when given (SMS for a phone number, EMAIL for an address). */
   channel?: OtpChannel;
   meta: RequestMeta;
+  /** The signed-in caller, if the call carried a valid access token. */
+  caller?: OtpCaller;
 }
 
 export interface RequestOtpResult {
@@ -66,6 +86,8 @@ export interface VerifyOtpInput {
   otp: string;
   purpose: OtpPurpose;
   meta: RequestMeta;
+  /** The signed-in caller, if the call carried a valid access token. */
+  caller?: OtpCaller;
 }
 
 export interface VerifyOtpResult {
@@ -94,17 +116,24 @@ export interface OtpService {
    * Single use: the token is deleted by this call whatever the outcome, so a token presented
    * with the wrong purpose is burnt too (it was minted for another flow: a client bug or a
    * probe, and the owner simply verifies again). Throws unauthenticated when the token is
-   * unknown, used, expired or of another purpose.
+   * unknown, used, expired or of another purpose, or (purposes that need a caller) was
+   * minted for another user than `userId`.
    */
-  consumeVerificationToken(token: string, purpose: OtpPurpose): Promise<VerifiedIdentifier>;
+  consumeVerificationToken(token: string, purpose: OtpPurpose, userId?: string): Promise<VerifiedIdentifier>;
   /**
    * Reads a token without using it up, so Register can check the token's binding and the
    * account's uniqueness before consuming it (a taken username then costs no new code).
    * Throws like consumeVerificationToken; burns nothing.
    */
-  peekVerificationToken(token: string, purpose: OtpPurpose): Promise<VerifiedIdentifier>;
+  peekVerificationToken(token: string, purpose: OtpPurpose, userId?: string): Promise<VerifiedIdentifier>;
   /** Register and Login normalise with these so that a verified identifier compares equal. */
   readonly normalize: IdentifierNormalizer;
+  /**
+   * Sends a notice (no code) to an identifier through the channel of its kind, e.g. "your
+   * e-mail address was changed". Best effort: a failure is logged, never thrown. Test
+   * identifiers get nothing delivered, as with codes.
+   */
+  notify(id: Identifier, notice: { subject: string; text: string }, meta: RequestMeta): Promise<void>;
 }
 
 const HOUR = 3600;
@@ -116,8 +145,33 @@ const NOTIFY_CHANNEL_OF: Record<IdentifierKind, NotifyChannel> = { email: "email
 const badCode = () => invalid([{ field: "otp", description: "invalid or expired code" }]);
 const badToken = () => unauthenticated("invalid or expired verification token");
 
+/** A stored token's identity, when it was minted for this purpose and (caller-bound purposes) this user. */
+function judged(identity: VerifiedIdentity | null, purpose: OtpPurpose, userId: string | undefined): VerifiedIdentifier {
+  if (!identity || identity.purpose !== purpose || identity.userId !== userId) throw badToken();
+  return { identifier: identity.identifier, kind: identity.kind };
+}
+
 function checkPurpose(purpose: unknown): asserts purpose is OtpPurpose {
-  if (purpose !== "REGISTER" && purpose !== "LOGIN") throw invalid([{ field: "purpose", description: "must be REGISTER or LOGIN" }]);
+  if (!OTP_PURPOSES.includes(purpose as OtpPurpose)) throw invalid([{ field: "purpose", description: `must be one of ${OTP_PURPOSES.join(", ")}` }]);
+}
+
+/**
+ * The user a code of this purpose is bound to: undefined for REGISTER and LOGIN; the caller
+ * for the others, which are refused (unauthenticated) without one, and, for DELETE_ACCOUNT,
+ * refused (invalid_argument) for an identifier that is not the caller's own.
+ */
+function boundUser(purpose: OtpPurpose, caller: OtpCaller | undefined, id: Identifier): string | undefined {
+  if (!CALLER_PURPOSES.has(purpose)) return undefined;
+  if (!caller) throw unauthenticated(`purpose ${purpose} needs the caller's access token`);
+  if (purpose === "DELETE_ACCOUNT" && id.value !== (id.kind === "email" ? caller.email : caller.phoneNumber)) {
+    throw invalid([{ field: "identifier", description: "must be one of your own e-mail address or phone number" }]);
+  }
+  return caller.userId;
+}
+
+/** Refuses a caller-bound purpose without a caller before anything else is looked at (and counted). */
+function requireCaller(purpose: OtpPurpose, caller: OtpCaller | undefined): void {
+  if (CALLER_PURPOSES.has(purpose) && !caller) throw unauthenticated(`purpose ${purpose} needs the caller's access token`);
 }
 
 export function createOtpService({ redis, config, secret, notifier, logger, audit, outages }: OtpServiceDeps): OtpService {
@@ -155,11 +209,12 @@ export function createOtpService({ redis, config, secret, notifier, logger, audi
     }
   }
 
-  async function record(action: string, id: Identifier, purpose: OtpPurpose, meta: RequestMeta, extra: Record<string, unknown> = {}): Promise<void> {
+  async function record(action: string, id: Identifier, purpose: OtpPurpose, meta: RequestMeta, userId: string | undefined, extra: Record<string, unknown> = {}): Promise<void> {
     if (!audit) return;
     try {
       await audit({
-        userId: null,
+        // Codes of REGISTER and LOGIN name no account (see the top); the others are the caller's.
+        userId: userId ?? null,
         action,
         entityType: "otp",
         entityId: null,
@@ -179,12 +234,12 @@ export function createOtpService({ redis, config, secret, notifier, logger, audi
     }
   }
 
-  async function deliver(id: Identifier, purpose: OtpPurpose, code: string, meta: RequestMeta): Promise<void> {
+  async function deliver(id: Identifier, purpose: OtpPurpose, code: string, meta: RequestMeta, userId: string | undefined): Promise<void> {
     try {
       await notifier.sendOtp({ channel: NOTIFY_CHANNEL_OF[id.kind], to: id.value, code, purpose, ttlSeconds: policy.ttlSeconds });
     } catch (err) {
       // A code nobody received must not stay guessable, and its cooldown must not block a retry.
-      await store.withdraw(id, purpose, code).catch((e: unknown) => log.error({ err: e }, "could not withdraw undelivered OTP"));
+      await store.withdraw(id, purpose, code, userId).catch((e: unknown) => log.error({ err: e }, "could not withdraw undelivered OTP"));
       // DeliveryError messages are safe to log; anything else may quote the recipient or the text.
       const reason = err instanceof DeliveryError || development ? (err as Error).message : (err as Error).name;
       log.error({ reason, channel: CHANNEL_OF[id.kind], identifier_hint: maskIdentifier(id), requestId: meta.requestId }, "OTP delivery failed");
@@ -195,9 +250,24 @@ export function createOtpService({ redis, config, secret, notifier, logger, audi
   return {
     normalize,
 
-    async request({ identifier, purpose, channel, meta }) {
+    async notify(id, { subject, text }, meta) {
+      if (tests.matches(id)) {
+        log.info({ identifier_hint: maskIdentifier(id), requestId: meta.requestId }, "notice to a test identifier: nothing delivered");
+        return;
+      }
+      try {
+        await notifier.sendMessage({ channel: NOTIFY_CHANNEL_OF[id.kind], to: id.value, subject, text });
+      } catch (err) {
+        const reason = err instanceof DeliveryError || development ? (err as Error).message : (err as Error).name;
+        log.error({ reason, channel: CHANNEL_OF[id.kind], identifier_hint: maskIdentifier(id), requestId: meta.requestId }, "notice delivery failed");
+      }
+    },
+
+    async request({ identifier, purpose, channel, meta, caller }) {
       checkPurpose(purpose);
+      requireCaller(purpose, caller);
       const id = normalize.identifier(identifier);
+      const userId = boundUser(purpose, caller, id);
       if (channel !== undefined && channel !== CHANNEL_OF[id.kind]) {
         throw invalid([{ field: "channel", description: `${channel} cannot deliver to ${id.kind === "email" ? "an e-mail address" : "a phone number"}` }]);
       }
@@ -206,50 +276,48 @@ export function createOtpService({ redis, config, secret, notifier, logger, audi
       // numbers of a prefix (+1555… holds millions) and raise OTP_REQUESTS_PER_IP_PER_HOUR.
       const isTest = tests.matches(id);
       const code = isTest ? testCode! : randomInt(0, 1_000_000).toString().padStart(6, "0");
-      const issued = await store.issue(id, purpose, code);
+      const issued = await store.issue(id, purpose, code, userId);
       if (issued.status === "cooldown") throw exhausted("a code was sent recently, wait before asking for another", issued.retryAfterSeconds);
       if (issued.status === "too_many_sends") throw exhausted("too many codes requested for this identifier, try again later", issued.retryAfterSeconds);
       if (isTest) log.info({ identifier_hint: maskIdentifier(id), purpose, requestId: meta.requestId }, "OTP test identifier: fixed test code stored, nothing delivered");
-      else await deliver(id, purpose, code, meta);
-      await record("otp.requested", id, purpose, meta);
+      else await deliver(id, purpose, code, meta, userId);
+      await record("otp.requested", id, purpose, meta, userId);
       return { message: SENT, expiresIn: policy.ttlSeconds, retryAfter: policy.resendSeconds };
     },
 
-    async verify({ identifier, otp, purpose, meta }) {
+    async verify({ identifier, otp, purpose, meta, caller }) {
       checkPurpose(purpose);
+      requireCaller(purpose, caller);
       const id = normalize.identifier(identifier);
+      const userId = boundUser(purpose, caller, id);
       const code = typeof otp === "string" ? otp.trim() : "";
       if (!/^\d{6}$/.test(code)) throw invalid([{ field: "otp", description: "must be 6 digits" }]);
       await limitIp(meta);
       // Minted whatever the outcome, so a failure costs the same work as a success (see top).
       const token = pooledRandomBytes(32).toString("base64url");
-      const result = await store.check(id, purpose, code);
+      const result = await store.check(id, purpose, code, userId);
       if (result.status === "too_many_failures") {
         log.info({ identifier_hint: maskIdentifier(id), requestId: meta.requestId }, "OTP failures-per-identifier limit reached");
         throw exhausted("too many failed verifications for this identifier, try again later", result.retryAfterSeconds);
       }
       if (result.status !== "match") {
-        await record("otp.failed", id, purpose, meta, { reason: result.status === "mismatch" ? "wrong_code" : "no_live_code" });
+        await record("otp.failed", id, purpose, meta, userId, { reason: result.status === "mismatch" ? "wrong_code" : "no_live_code" });
         throw badCode();
       }
-      await store.saveToken(token, { identifier: id.value, kind: id.kind, purpose });
-      await record("otp.verified", id, purpose, meta);
+      await store.saveToken(token, { identifier: id.value, kind: id.kind, purpose, ...(userId === undefined ? {} : { userId }) });
+      await record("otp.verified", id, purpose, meta, userId);
       return { verificationToken: token, expiresIn: policy.verificationTtlSeconds };
     },
 
-    async peekVerificationToken(token, purpose) {
+    async peekVerificationToken(token, purpose, userId) {
       if (typeof token !== "string" || !TOKEN_SHAPE.test(token)) throw badToken();
-      const identity = await store.peekToken(token);
-      if (!identity || identity.purpose !== purpose) throw badToken();
-      return { identifier: identity.identifier, kind: identity.kind };
+      return judged(await store.peekToken(token), purpose, userId);
     },
 
-    async consumeVerificationToken(token, purpose) {
+    async consumeVerificationToken(token, purpose, userId) {
       // A malformed token cannot exist in the store: no need to ask it.
       if (typeof token !== "string" || !TOKEN_SHAPE.test(token)) throw badToken();
-      const identity = await store.takeToken(token);
-      if (!identity || identity.purpose !== purpose) throw badToken();
-      return { identifier: identity.identifier, kind: identity.kind };
+      return judged(await store.takeToken(token), purpose, userId);
     },
   };
 }

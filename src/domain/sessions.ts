@@ -66,10 +66,45 @@ export interface Sessions {
   list(caller: Caller & { principal: Principal }): Promise<SessionView[]>;
   revoke(caller: Caller & { principal: Principal }, sessionId: string): Promise<void>;
   /**
+   * Ends every live session of the caller (all but the calling one when keepCurrent), with
+   * one audit row sessions.revoked_all; answers how many were ended. Their tokens are refused
+   * at their next call on every instance (the session check reads the database).
+   */
+  revokeAll(caller: Caller & { principal: Principal }, keepCurrent: boolean): Promise<number>;
+  /**
    * For the auth interceptor: the session is live and the user active; says whether the user
    * is staff, and gives the user's account (read in the same query) to the call.
    */
   checkPrincipal(principal: Principal): Promise<{ staff: boolean; account?: UserView }>;
+}
+
+/** A session row as its user sees it; `current` when it is the session `currentId`. */
+export function sessionViewOf(s: Session, currentId: string | undefined): SessionView {
+  return {
+    sessionId: s.id,
+    current: s.id === currentId,
+    ipAddress: s.ipAddress ?? "",
+    userAgent: s.userAgent ?? "",
+    device: { deviceId: s.deviceId ?? undefined, deviceType: s.deviceType ?? undefined, deviceName: s.deviceName ?? undefined, appVersion: s.appVersion ?? undefined, osVersion: s.osVersion ?? undefined },
+    createdAt: s.createdAt,
+    lastUsedAt: s.lastUsedAt,
+    expiresAt: s.expiresAt,
+  };
+}
+
+/**
+ * Ends every live session of `userId` but `except`, inside `transaction`; answers their ids.
+ * Account-wide ends (RevokeAllSessions, DeleteAccount) share it.
+ */
+export async function endUserSessions(sequelize: Sequelize, transaction: Transaction, userId: string, reason: string, except: string | null = null): Promise<string[]> {
+  const rows = await queryPrepared<{ id: string }>(
+    sequelize,
+    `UPDATE sessions SET revoked_at = now(), revoked_reason = $2
+      WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() AND id IS DISTINCT FROM $3::uuid RETURNING id`,
+    [userId, reason, except],
+    transaction,
+  );
+  return rows.map((r) => r.id);
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -354,16 +389,7 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
       const now = Date.now();
       return rows
         .filter((s) => s.expiresAt.getTime() > now)
-        .map((s) => ({
-          sessionId: s.id,
-          current: s.id === caller.principal.sessionId,
-          ipAddress: s.ipAddress ?? "",
-          userAgent: s.userAgent ?? "",
-          device: { deviceId: s.deviceId ?? undefined, deviceType: s.deviceType ?? undefined, deviceName: s.deviceName ?? undefined, appVersion: s.appVersion ?? undefined, osVersion: s.osVersion ?? undefined },
-          createdAt: s.createdAt,
-          lastUsedAt: s.lastUsedAt,
-          expiresAt: s.expiresAt,
-        }));
+        .map((s) => sessionViewOf(s, caller.principal.sessionId));
     },
 
     async revoke(caller, sessionId) {
@@ -377,6 +403,21 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
         await writeAudit(models, audited(caller, { userId: caller.principal.subject, action: "session.revoked", entityType: "session", entityId: session.id }), t);
       });
       if (sessionId === caller.principal.sessionId) await denyList.deny(caller.principal.jti, caller.principal.expiresAt);
+    },
+
+    async revokeAll(caller, keepCurrent) {
+      const { principal } = caller;
+      const ended = await runTransaction(sequelize, caller.signal, async (t) => {
+        const ids = await endUserSessions(sequelize, t, principal.subject, "revoked_all_by_user", keepCurrent ? (principal.sessionId ?? null) : null);
+        await writeAudit(
+          models,
+          audited(caller, { userId: principal.subject, action: "sessions.revoked_all", entityType: "session", entityId: null, newValues: { revoked_count: ids.length, keep_current: keepCurrent } }),
+          t,
+        );
+        return ids;
+      });
+      if (!keepCurrent) await denyList.deny(principal.jti, principal.expiresAt);
+      return ended.length;
     },
 
     async checkPrincipal(principal) {

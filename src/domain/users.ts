@@ -22,7 +22,8 @@ export const USER_VIEW_COLUMNS = "u.id, u.username, u.email, u.phone_number, u.i
 
 export interface UserRow {
   id: string;
-  username: string;
+  /** Null for an erased account. */
+  username: string | null;
   email: string | null;
   phone_number: string | null;
   is_active: boolean;
@@ -33,7 +34,7 @@ export interface UserRow {
 
 export const viewOf = (r: UserRow): UserView => ({
   id: r.id,
-  username: r.username,
+  username: r.username ?? "",
   email: r.email ?? "",
   phoneNumber: r.phone_number ?? "",
   isActive: r.is_active,

@@ -8,6 +8,7 @@ export const JOB_NAMES = [
   "send-kyc-verification-reminder",
   "generate-user-analytics-report",
   "sync-user-data-with-external-services",
+  "purge-deleted-accounts",
 ] as const;
 
 export type JobName = (typeof JOB_NAMES)[number];

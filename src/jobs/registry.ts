@@ -3,6 +3,7 @@ import { cleanupExpiredAuditLogs } from "./cleanup-expired-audit-logs.js";
 import type { JobSpec } from "./context.js";
 import { deactivateInactiveUsers } from "./deactivate-inactive-users.js";
 import { generateUserAnalyticsReport } from "./generate-user-analytics-report.js";
+import { purgeDeletedAccounts } from "./purge-deleted-accounts.js";
 import { sendKycVerificationReminder } from "./send-kyc-verification-reminder.js";
 import { sendProfileCompletionReminder } from "./send-profile-completion-reminder.js";
 import { syncUserDataWithExternalServices } from "./sync-user-data-with-external-services.js";
@@ -16,6 +17,7 @@ export const JOBS: readonly JobSpec[] = [
   sendKycVerificationReminder,
   generateUserAnalyticsReport,
   syncUserDataWithExternalServices,
+  purgeDeletedAccounts,
 ];
 
 export function findJob(name: string): JobSpec | undefined {

@@ -9,7 +9,8 @@ export function lifetime(ttlSeconds: number): string {
   return minutes === 1 ? "1 minute" : `${minutes} minutes`;
 }
 
-const action = (purpose: OtpPurpose) => (purpose === "REGISTER" ? "sign-up" : "sign-in");
+const ACTIONS: Record<OtpPurpose, string> = { REGISTER: "sign-up", LOGIN: "sign-in", CHANGE_IDENTIFIER: "confirmation", DELETE_ACCOUNT: "account deletion" };
+const action = (purpose: OtpPurpose) => ACTIONS[purpose];
 
 export function otpEmail(code: string, purpose: OtpPurpose, ttlSeconds: number): { subject: string; text: string } {
   return {

@@ -3,6 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
+  ChangeIdentifierResponseSchema,
   GetMeResponseSchema,
   ListSessionsResponseSchema,
   LoginResponseSchema,
@@ -12,42 +13,76 @@ import {
   RefreshTokenResponseSchema,
   RegisterResponseSchema,
   RequestOtpResponseSchema,
+  RevokeAllSessionsResponseSchema,
   RevokeSessionResponseSchema,
   SessionSchema,
   UserAuthService,
+  type Session,
   VerifyOtpResponseSchema,
 } from "../../gen/identity/v1/auth_pb.js";
-import { DeviceInfoSchema, UserSchema, type DeviceInfo } from "../../gen/identity/v1/common_pb.js";
+import { DeviceInfoSchema, type DeviceInfo } from "../../gen/identity/v1/common_pb.js";
 import type { Auth } from "../domain/auth.js";
 import type { DeviceInfoInput } from "../domain/device-info.js";
-import type { OtpChannel as DomainChannel, OtpPurpose as DomainPurpose, OtpService } from "../domain/otp.js";
-import type { Sessions } from "../domain/sessions.js";
+import type { ChangeIdentifier } from "../domain/identifier-change.js";
+import type { Caller } from "../domain/caller.js";
+import type { OtpCaller, OtpChannel as DomainChannel, OtpPurpose as DomainPurpose, OtpService } from "../domain/otp.js";
+import type { Sessions, SessionView } from "../domain/sessions.js";
 import { authedCallerOf, callerOf } from "../server/context.js";
-import { deviceTypeFromProto, deviceTypeToProto, optionalTimestamp } from "./convert.js";
+import { deviceTypeFromProto, deviceTypeToProto, userMessage } from "./convert.js";
 
 export interface AuthRpcDeps {
   auth: Auth;
+  changeIdentifier: ChangeIdentifier;
   otp: OtpService;
   sessions: Sessions;
 }
 
 // An unspecified purpose maps to a value the domain rejects with a field violation.
-const purposeOf = (p: OtpPurpose): DomainPurpose => ({ [OtpPurpose.REGISTER]: "REGISTER", [OtpPurpose.LOGIN]: "LOGIN" })[p as number] as DomainPurpose;
+const PURPOSES: Record<number, DomainPurpose> = {
+  [OtpPurpose.REGISTER]: "REGISTER",
+  [OtpPurpose.LOGIN]: "LOGIN",
+  [OtpPurpose.CHANGE_IDENTIFIER]: "CHANGE_IDENTIFIER",
+  [OtpPurpose.DELETE_ACCOUNT]: "DELETE_ACCOUNT",
+};
+const purposeOf = (p: OtpPurpose): DomainPurpose => PURPOSES[p] as DomainPurpose;
 const channelOf = (c: OtpChannel): DomainChannel | undefined => ({ [OtpChannel.SMS]: "SMS", [OtpChannel.EMAIL]: "EMAIL" })[c as number] as DomainChannel | undefined;
+
+/** The Session message of a session. */
+export function sessionMessage(s: SessionView): Session {
+  return create(SessionSchema, {
+    sessionId: s.sessionId,
+    current: s.current,
+    ipAddress: s.ipAddress,
+    userAgent: s.userAgent,
+    device: create(DeviceInfoSchema, { ...s.device, deviceType: deviceTypeToProto(s.device.deviceType) }),
+    createdAt: timestampFromDate(s.createdAt),
+    lastUsedAt: timestampFromDate(s.lastUsedAt),
+    expiresAt: timestampFromDate(s.expiresAt),
+  });
+}
+
+/** The signed-in caller of an OPTIONAL_USER method (the interceptor put the account its session check read). */
+function otpCallerOf(caller: Caller): OtpCaller | undefined {
+  const { principal, account } = caller;
+  if (principal?.kind !== "user" || account?.id !== principal.subject) return undefined;
+  return { userId: account.id, email: account.email, phoneNumber: account.phoneNumber };
+}
 
 function deviceOf(d: DeviceInfo | undefined): DeviceInfoInput | undefined {
   if (!d) return undefined;
   return { deviceId: d.deviceId, deviceType: deviceTypeFromProto(d.deviceType), deviceName: d.deviceName, appVersion: d.appVersion, osVersion: d.osVersion };
 }
 
-export function createAuthServiceImpl({ auth, otp, sessions }: AuthRpcDeps): ServiceImpl<typeof UserAuthService> {
+export function createAuthServiceImpl({ auth, changeIdentifier, otp, sessions }: AuthRpcDeps): ServiceImpl<typeof UserAuthService> {
   return {
     async requestOtp(req, ctx) {
-      const r = await otp.request({ identifier: req.identifier, purpose: purposeOf(req.purpose), channel: channelOf(req.channel), meta: callerOf(ctx).meta });
+      const caller = callerOf(ctx);
+      const r = await otp.request({ identifier: req.identifier, purpose: purposeOf(req.purpose), channel: channelOf(req.channel), meta: caller.meta, caller: otpCallerOf(caller) });
       return create(RequestOtpResponseSchema, { message: r.message, expiresIn: r.expiresIn, retryAfter: r.retryAfter });
     },
     async verifyOtp(req, ctx) {
-      const r = await otp.verify({ identifier: req.identifier, otp: req.otp, purpose: purposeOf(req.purpose), meta: callerOf(ctx).meta });
+      const caller = callerOf(ctx);
+      const r = await otp.verify({ identifier: req.identifier, otp: req.otp, purpose: purposeOf(req.purpose), meta: caller.meta, caller: otpCallerOf(caller) });
       return create(VerifyOtpResponseSchema, { verificationToken: r.verificationToken, expiresIn: r.expiresIn });
     },
     async register(req, ctx) {
@@ -75,39 +110,25 @@ export function createAuthServiceImpl({ auth, otp, sessions }: AuthRpcDeps): Ser
     },
     async getMe(_req, ctx) {
       const u = await auth.getMe(authedCallerOf(ctx));
-      return create(GetMeResponseSchema, {
-        user: create(UserSchema, {
-          id: u.id,
-          username: u.username,
-          email: u.email,
-          phoneNumber: u.phoneNumber,
-          isActive: u.isActive,
-          isStaff: u.isStaff,
-          dateJoined: timestampFromDate(u.dateJoined),
-          lastLogin: optionalTimestamp(u.lastLogin),
-        }),
-      });
+      return create(GetMeResponseSchema, { user: userMessage(u) });
     },
     async listSessions(_req, ctx) {
       const list = await sessions.list(authedCallerOf(ctx));
       return create(ListSessionsResponseSchema, {
-        sessions: list.map((s) =>
-          create(SessionSchema, {
-            sessionId: s.sessionId,
-            current: s.current,
-            ipAddress: s.ipAddress,
-            userAgent: s.userAgent,
-            device: create(DeviceInfoSchema, { ...s.device, deviceType: deviceTypeToProto(s.device.deviceType) }),
-            createdAt: timestampFromDate(s.createdAt),
-            lastUsedAt: timestampFromDate(s.lastUsedAt),
-            expiresAt: timestampFromDate(s.expiresAt),
-          }),
-        ),
+        sessions: list.map(sessionMessage),
       });
     },
     async revokeSession(req, ctx) {
       await sessions.revoke(authedCallerOf(ctx), req.sessionId);
       return create(RevokeSessionResponseSchema);
+    },
+    async revokeAllSessions(req, ctx) {
+      const revokedCount = await sessions.revokeAll(authedCallerOf(ctx), req.keepCurrent);
+      return create(RevokeAllSessionsResponseSchema, { revokedCount });
+    },
+    async changeIdentifier(req, ctx) {
+      const u = await changeIdentifier(authedCallerOf(ctx), req.verificationToken);
+      return create(ChangeIdentifierResponseSchema, { user: userMessage(u) });
     },
   };
 }

@@ -1,6 +1,8 @@
 // Conversions between protobuf types and domain values shared by the rpc mappers.
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { DeviceType } from "../../gen/identity/v1/common_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { DeviceType, UserSchema, type User } from "../../gen/identity/v1/common_pb.js";
+import type { UserView } from "../domain/users.js";
 import type { DeviceTypeValue } from "../store/models/user-device.js";
 
 /** A Timestamp, or unset for a missing date. */
@@ -17,4 +19,18 @@ export function deviceTypeFromProto(t: DeviceType): DeviceTypeValue | undefined 
 
 export function deviceTypeToProto(t: DeviceTypeValue | null | undefined): DeviceType {
   return t ? DEVICE_TYPE_TO_PROTO[t] : DeviceType.UNSPECIFIED;
+}
+
+/** The User message of an account. */
+export function userMessage(u: UserView): User {
+  return create(UserSchema, {
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    phoneNumber: u.phoneNumber,
+    isActive: u.isActive,
+    isStaff: u.isStaff,
+    dateJoined: timestampFromDate(u.dateJoined),
+    lastLogin: optionalTimestamp(u.lastLogin),
+  });
 }

@@ -9,6 +9,11 @@
 //   USER               a valid user access token.
 //   STAFF              a valid user access token of a staff user.
 //   STAFF_OR_SERVICE   a staff user's token or a service token.
+//   OPTIONAL_USER      passes; a bearer token, when sent, is judged like USER's and a valid
+//                      user principal is handed to the handler, which decides what needs it
+//                      (RequestOtp/VerifyOtp for CHANGE_IDENTIFIER and DELETE_ACCOUNT). An
+//                      invalid or ended token counts as none: a stale token sent along with
+//                      a sign-in code request cannot fail it.
 //   anything else      permission_denied (fail closed: a method nobody marked is refused).
 //
 // "Valid" means: a well-formed `Authorization: Bearer <jwt>` (gRPC metadata
@@ -35,6 +40,7 @@ import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryReq
 import { auth, AuthPolicy } from "../../gen/identity/v1/options_pb.js";
 import type { Principal } from "../domain/caller.js";
 import type { DenyList } from "../domain/deny-list.js";
+import { DomainError } from "../domain/errors.js";
 import { InvalidTokenError, type TokenIssuer } from "../domain/tokens.js";
 import type { UserView } from "../domain/users.js";
 import type { Logger } from "../logger.js";
@@ -132,6 +138,17 @@ export function createAuthInterceptor({ issuer, denyList, checkPrincipal, servic
     if (!guarded.has(req.service.typeName)) return next(req);
     const policy = policyOf(req.method);
     if (policy === AuthPolicy.NONE) return next(req);
+    if (policy === AuthPolicy.OPTIONAL_USER) {
+      if (bearerToken(req.header.get("authorization")) === undefined) return next(req);
+      const principal = await authenticate(req).catch((e: unknown) => {
+        // Only a refusal of the token means "no caller"; a store outage still fails the call.
+        if (e instanceof ConnectError && e.code === Code.Unauthenticated) return undefined;
+        if (e instanceof DomainError && e.kind === "unauthenticated") return undefined;
+        throw e;
+      });
+      if (principal?.kind === "user") req.contextValues.set(principalKey, principal);
+      return next(req);
+    }
     const permits = rules.get(policy);
     if (!permits) throw refuse(req, Code.PermissionDenied, "Permission denied", `method has no usable auth policy (${policy})`, "error");
     const principal = await authenticate(req);

@@ -67,6 +67,7 @@ const policyNotes: Record<AuthPolicy, string> = {
   [AuthPolicy.USER]: "Requires a user's access token.",
   [AuthPolicy.STAFF]: "Staff only: requires the access token of a staff user.",
   [AuthPolicy.STAFF_OR_SERVICE]: "Staff or service: requires the access token of a staff user, or a service token.",
+  [AuthPolicy.OPTIONAL_USER]: "Optional user: a user's access token, when sent, identifies the caller; some requests need it (see the method).",
 };
 
 /** Well-known types with a JSON form of their own (wrappers are handled as their value). */
@@ -152,6 +153,7 @@ function operation(binding: RestBinding, schemas: SchemaSet): OpenApiOperation {
   const field = binding.responseField;
   const response = !field ? schemas.value(method.output) : field.fieldKind === "message" ? schemas.value(field) : schemas.field(field);
   const protectedCall = policy !== AuthPolicy.NONE;
+  const restricted = protectedCall && policy !== AuthPolicy.USER && policy !== AuthPolicy.OPTIONAL_USER;
   return {
     operationId: `${service.name}_${method.name}${index ? `_${index}` : ""}`,
     summary: method.name.replace(/(?<=[a-z0-9])(?=[A-Z])/g, " "),
@@ -163,11 +165,12 @@ function operation(binding: RestBinding, schemas: SchemaSet): OpenApiOperation {
       "200": { description: "OK", content: { "application/json": { schema: response } } },
       "400": { ...errorRef, description: "invalid_argument: malformed JSON, or a field value the method refuses." },
       ...(protectedCall ? { "401": { ...errorRef, description: "unauthenticated: missing, invalid, expired or revoked token." } } : {}),
-      ...(protectedCall && policy !== AuthPolicy.USER ? { "403": { ...errorRef, description: "permission_denied: the caller may not call this method." } } : {}),
+      ...(restricted ? { "403": { ...errorRef, description: "permission_denied: the caller may not call this method." } } : {}),
       default: errorRef,
     },
-    // Public operations say so (an empty requirement), rather than leaving it unsaid.
-    security: protectedCall ? [{ bearerAuth: [] }] : [],
+    // Public operations say so (an empty requirement), rather than leaving it unsaid;
+    // OPTIONAL_USER: anonymous or with a token (the empty requirement makes the token optional).
+    security: !protectedCall ? [] : policy === AuthPolicy.OPTIONAL_USER ? [{}, { bearerAuth: [] }] : [{ bearerAuth: [] }],
     "x-auth-policy": (AuthPolicySchema.value[policy]?.name ?? "").replace(/^AUTH_POLICY_/, "").toLowerCase(),
   };
 }

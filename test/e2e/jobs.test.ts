@@ -150,6 +150,7 @@ describe("jobs end to end", function () {
       "send-kyc-verification-reminder",
       "generate-user-analytics-report",
       "sync-user-data-with-external-services",
+      "purge-deleted-accounts",
     ]);
     expect(status.deadLetterCount).to.equal(1);
     expect(status.deadLetters[0]).to.include({ lastError: "HTTP 503" });

@@ -165,7 +165,7 @@ describe("the service process", function () {
     before(async () => (server = await startTestServer()));
     after(async () => server?.close());
 
-    it("lists all five services", async () => {
+    it("lists all six services", async () => {
       const { stdout } = await run(buf, ["curl", "--http2-prior-knowledge", "--reflect", "--list-services", server.url]);
       expect(stdout.split("\n").filter(Boolean)).to.include.members([
         "identity.v1.UserAuthService",
@@ -173,6 +173,7 @@ describe("the service process", function () {
         "identity.v1.KycService",
         "identity.v1.DeviceService",
         "identity.v1.PointsService",
+        "identity.v1.AccountService",
       ]);
     });
 

@@ -89,7 +89,7 @@ describe("auth interceptor", () => {
           seenAccount = callerOf(ctx).account;
           return {};
         };
-        router.service(UserAuthService, { requestOtp: (_, ctx) => see(ctx), getMe: (_, ctx) => see(ctx) });
+        router.service(UserAuthService, { requestOtp: (_, ctx) => see(ctx), refreshToken: (_, ctx) => see(ctx), getMe: (_, ctx) => see(ctx) });
         router.service(KycService, { listKycSubmissions: (_, ctx) => see(ctx) });
         router.service(PointsService, { getWallet: (_, ctx) => see(ctx), adjustPoints: (_, ctx) => see(ctx) });
         router.service(Health, { check: (_, ctx) => see(ctx) });
@@ -234,11 +234,38 @@ describe("auth interceptor", () => {
 
   describe("other policies", () => {
     it("NONE passes without a token, and ignores a bad one", async () => {
-      await clients.auth.requestOtp({});
+      await clients.auth.refreshToken({});
       expect(seen).to.equal(undefined);
       seen = "not called";
-      await clients.auth.requestOtp({}, bearer("expired.or.garbage"));
+      await clients.auth.refreshToken({}, bearer("expired.or.garbage"));
       expect(seen).to.equal(undefined);
+      seen = "not called";
+      await clients.auth.refreshToken({}, bearer(userToken("alice").token));
+      expect(seen).to.equal(undefined);
+    });
+
+    it("OPTIONAL_USER hands a valid user's principal to the handler; no, bad or ended tokens count as none", async () => {
+      await clients.auth.requestOtp({});
+      expect(seen).to.equal(undefined);
+      const issued = userToken("alice");
+      await clients.auth.requestOtp({}, bearer(issued.token));
+      expect(seenPrincipal()).to.include({ kind: "user", subject: "alice", sessionId: "s-alice" });
+      for (const token of ["expired.or.garbage", serviceToken().token]) {
+        seen = "not called";
+        await clients.auth.requestOtp({}, bearer(token));
+        expect(seen, token).to.equal(undefined);
+      }
+      liveSessions.delete("s-alice");
+      seen = "not called";
+      await clients.auth.requestOtp({}, bearer(issued.token));
+      expect(seen).to.equal(undefined);
+    });
+
+    it("OPTIONAL_USER still fails the call when the session cannot be checked (store down)", async () => {
+      checkPrincipal = async () => {
+        throw new ConnectError("database down", Code.Unavailable);
+      };
+      await expectCode(clients.auth.requestOtp({}, bearer(userToken("alice").token)), Code.Unavailable);
     });
 
     it("a method without a policy is refused, even to staff", async () => {

@@ -418,4 +418,62 @@ describe("otp (integration)", function () {
       expect(() => createLogSink("sms", "production", logger)).to.throw(/production/);
     });
   });
+
+  describe("purposes that need a caller (CHANGE_IDENTIFIER, DELETE_ACCOUNT)", () => {
+    const alice = { userId: "11111111-1111-4111-8111-111111111111", email: "alice@example.com", phoneNumber: PHONE };
+    const bob = { userId: "22222222-2222-4222-8222-222222222222", email: "bob@example.com", phoneNumber: "" };
+
+    it("are refused without a caller before anything is counted, stored, sent or recorded", async () => {
+      const s = setup();
+      for (const purpose of ["CHANGE_IDENTIFIER", "DELETE_ACCOUNT"] as const) {
+        const err = await rejection(s.svc.request({ identifier: "new@example.com", purpose, meta: meta() }));
+        expect(err.kind, purpose).to.equal("unauthenticated");
+        expect((await rejection(s.svc.verify({ identifier: "new@example.com", otp: "123456", purpose, meta: meta() }))).kind).to.equal("unauthenticated");
+      }
+      expect(await dump(s)).to.have.property("size", 0);
+      expect(s.audits).to.deep.equal([]);
+      expect(smtp.messages).to.have.length(0);
+    });
+
+    it("DELETE_ACCOUNT: only to one of the caller's own identifiers (invalid_argument otherwise, nothing sent)", async () => {
+      const s = setup();
+      const err = await rejection(s.svc.request({ identifier: "someone@example.com", purpose: "DELETE_ACCOUNT", meta: meta(), caller: alice }));
+      expect(err.kind).to.equal("invalid_argument");
+      expect(err.extra.violations?.map((v) => v.field)).to.deep.equal(["identifier"]);
+      expect(await dump(s)).to.have.property("size", 0);
+      await s.svc.request({ identifier: "Alice@Example.com", purpose: "DELETE_ACCOUNT", meta: meta(), caller: alice });
+      expect((await smtp.waitFor(1)).subject).to.equal("Your account deletion code");
+    });
+
+    it("bind the code and the verification token to the caller: another user, purpose or identifier cannot use them", async () => {
+      const s = setup();
+      await s.svc.request({ identifier: "new@example.com", purpose: "CHANGE_IDENTIFIER", meta: meta(), caller: alice });
+      const mail = await smtp.waitFor(1);
+      expect(mail.subject).to.equal("Your confirmation code");
+      const code = codeIn(mail.text);
+      // Bob cannot prove Alice's code (it counts as a wrong try), and LOGIN's code space is apart.
+      await expectBadCode(s.svc.verify({ identifier: "new@example.com", otp: code, purpose: "CHANGE_IDENTIFIER", meta: meta(), caller: bob }));
+      const { verificationToken } = await s.svc.verify({ identifier: "new@example.com", otp: code, purpose: "CHANGE_IDENTIFIER", meta: meta(), caller: alice });
+      for (const [purpose, userId] of [["CHANGE_IDENTIFIER", bob.userId], ["CHANGE_IDENTIFIER", undefined], ["DELETE_ACCOUNT", alice.userId], ["LOGIN", undefined]] as const) {
+        expect((await rejection(s.svc.peekVerificationToken(verificationToken, purpose, userId))).kind, `${purpose} ${userId}`).to.equal("unauthenticated");
+      }
+      expect(await s.svc.consumeVerificationToken(verificationToken, "CHANGE_IDENTIFIER", alice.userId)).to.deep.equal({ identifier: "new@example.com", kind: "email" });
+      // Audit rows as for the other purposes, naming the caller.
+      expect(s.audits.map((a) => [a.action, a.userId, a.newValues?.purpose])).to.deep.equal([
+        ["otp.requested", alice.userId, "CHANGE_IDENTIFIER"],
+        ["otp.failed", bob.userId, "CHANGE_IDENTIFIER"],
+        ["otp.verified", alice.userId, "CHANGE_IDENTIFIER"],
+      ]);
+    });
+
+    it("share the resend cooldown and the per-identifier send limit with the other purposes", async () => {
+      const s = setup({ OTP_SENDS_PER_IDENTIFIER_PER_HOUR: "2" });
+      await s.svc.request({ identifier: "new@example.com", purpose: "CHANGE_IDENTIFIER", meta: meta(), caller: alice });
+      const again = await rejection(s.svc.request({ identifier: "new@example.com", purpose: "CHANGE_IDENTIFIER", meta: meta(), caller: alice }));
+      expect(again.kind).to.equal("resource_exhausted");
+      await s.svc.request({ identifier: "new@example.com", purpose: "LOGIN", meta: meta() });
+      const limit = await rejection(s.svc.request({ identifier: "new@example.com", purpose: "REGISTER", meta: meta() }));
+      expect([limit.kind, limit.message]).to.deep.equal(["resource_exhausted", "too many codes requested for this identifier, try again later"]);
+    });
+  });
 });

@@ -40,6 +40,7 @@ const INDEXES = [
   "users_email_lower_key",
   "users_phone_number_key",
   "users_last_login_idx",
+  "users_deletion_due_idx",
   "user_profiles_pkey",
   "user_kyc_pkey",
   "user_kyc_status_submitted_idx",
@@ -52,6 +53,7 @@ const INDEXES = [
   "user_audit_logs_pkey",
   "user_audit_logs_user_created_idx",
   "user_audit_logs_created_idx",
+  "user_audit_logs_user_id_idx",
   "user_points_pkey",
   "points_transactions_pkey",
   "points_transactions_idempotency_key_key",
@@ -138,7 +140,7 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(fks).to.deep.equal(
           ["analytics_reports", "notification_log", "points_transactions", "sessions", "user_devices", "user_kyc", "user_points", "user_profiles"].map((table_name) => ({ table_name, delete_rule: "CASCADE" })),
         );
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }, { name: "0003_sessions_hot_updates" }, { name: "0004_denied_tokens" }]);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }, { name: "0003_sessions_hot_updates" }, { name: "0004_denied_tokens" }, { name: "0005_account_deletion" }]);
         expect(indexes).to.not.include("sessions_user_revoked_expires_idx");
         const [sessions] = await sql<{ reloptions: string[] }>(config.databaseUrl, "SELECT reloptions FROM pg_class WHERE relname = 'sessions'");
         expect(sessions!.reloptions).to.deep.equal(["fillfactor=80"]);
@@ -157,9 +159,17 @@ describe("store (PostgreSQL + Redis)", () => {
       const b = openDatabase({ databaseUrl: url }, logger);
       try {
         const applied = await Promise.all([migrate(a, logger), migrate(b, logger)]);
-        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens"]);
+        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens", "0005_account_deletion"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
 
+        // 0005 gives erased accounts (no username) a placeholder so that NOT NULL holds again.
+        await sql(url, "INSERT INTO users (username, erased_at) VALUES (NULL, now())");
+        expect(await revertLastMigration(a, logger)).to.equal("0005_account_deletion");
+        const [erased] = await sql<{ username: string }>(url, "SELECT username FROM users");
+        expect(erased!.username).to.match(/^erased_[0-9a-f]{32}$/);
+        const columns = (await sql<{ column_name: string }>(url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'users' AND column_name LIKE 'deletion%' OR column_name = 'erased_at'")).length;
+        expect(columns).to.equal(0);
+        await sql(url, "DELETE FROM users");
         expect(await revertLastMigration(a, logger)).to.equal("0004_denied_tokens");
         expect(await revertLastMigration(a, logger)).to.equal("0003_sessions_hot_updates");
         const indexes = (await sql<{ indexname: string }>(url, "SELECT indexname FROM pg_indexes WHERE tablename = 'sessions' ORDER BY 1")).map((r) => r.indexname);
@@ -167,7 +177,7 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(await revertLastMigration(a, logger)).to.equal("0002_jobs");
         expect(await revertLastMigration(a, logger)).to.equal("0001_initial");
         expect(await publicTables(url)).to.deep.equal(["schema_migrations"]);
-        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens"]);
+        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens", "0005_account_deletion"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
       } finally {
         await Promise.all([a.close(), b.close()]);

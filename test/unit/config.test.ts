@@ -15,6 +15,13 @@ describe("config", () => {
     expect(c.pointsValue).to.equal("0.01");
     expect(c).to.include({ auditRetentionDays: 365, inactiveUserDays: 180, webhookMaxAttempts: 8, webhookBackoffSeconds: 60, jobBatchSize: 500, jobTimeBudgetSeconds: 300 });
     expect(c.fcm).to.equal(undefined);
+    expect(c).to.include({ accountDeletionGraceSeconds: 30 * 86400, accountExportsPerHour: 5 });
+  });
+
+  it("reads ACCOUNT_DELETION_GRACE_DAYS as days, fractions allowed, 0 meaning at once", () => {
+    expect(loadConfig({ ACCOUNT_DELETION_GRACE_DAYS: "7" }).accountDeletionGraceSeconds).to.equal(7 * 86400);
+    expect(loadConfig({ ACCOUNT_DELETION_GRACE_DAYS: "0.0001" }).accountDeletionGraceSeconds).to.equal(9);
+    expect(loadConfig({ ACCOUNT_DELETION_GRACE_DAYS: "0" }).accountDeletionGraceSeconds).to.equal(0);
   });
 
   it("reads the FCM settings", () => {
@@ -38,6 +45,8 @@ describe("config", () => {
     [{ FCM_ENDPOINT: "http://127.0.0.1:9" }, /^FCM_PROJECT_ID: required when FCM_ENDPOINT is set/],
     [{ WEBHOOK_MAX_ATTEMPTS: "0" }, /^WEBHOOK_MAX_ATTEMPTS: must be between 1 and 100/],
     [{ JOB_BATCH_SIZE: "many" }, /^JOB_BATCH_SIZE: expected a whole number/],
+    [{ ACCOUNT_DELETION_GRACE_DAYS: "-1" }, /^ACCOUNT_DELETION_GRACE_DAYS: expected a number of days/],
+    [{ ACCOUNT_DELETION_GRACE_DAYS: "4000" }, /^ACCOUNT_DELETION_GRACE_DAYS: must be at most 3650/],
     [{ TLS_CERT_FILE: "/x.pem" }, /^TLS_KEY_FILE:/],
     [{ NODE_ENV: "production" }, /^SERVER_SECRET: required in production/],
     [{ NODE_ENV: "production", SERVER_SECRET: "x".repeat(32) }, /^JWT_KEYS_DIR: required in production/],

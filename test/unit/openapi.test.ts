@@ -8,8 +8,8 @@ import { apiServices } from "../../src/server/services.js";
 
 // DESIGN §2: service, method, verb, path, auth.
 const contract: Array<[string, string, string, string, string]> = [
-  ["UserAuthService", "RequestOtp", "post", "/api/auth/otp/request", "none"],
-  ["UserAuthService", "VerifyOtp", "post", "/api/auth/otp/verify", "none"],
+  ["UserAuthService", "RequestOtp", "post", "/api/auth/otp/request", "optional_user"],
+  ["UserAuthService", "VerifyOtp", "post", "/api/auth/otp/verify", "optional_user"],
   ["UserAuthService", "Register", "post", "/api/auth/register", "none"],
   ["UserAuthService", "Login", "post", "/api/auth/login", "none"],
   ["UserAuthService", "RefreshToken", "post", "/api/auth/token/refresh", "none"],
@@ -17,6 +17,8 @@ const contract: Array<[string, string, string, string, string]> = [
   ["UserAuthService", "GetMe", "get", "/api/auth/me", "user"],
   ["UserAuthService", "ListSessions", "get", "/api/auth/sessions", "user"],
   ["UserAuthService", "RevokeSession", "delete", "/api/auth/sessions/{session_id}", "user"],
+  ["UserAuthService", "RevokeAllSessions", "post", "/api/auth/sessions/revoke-all", "user"],
+  ["UserAuthService", "ChangeIdentifier", "post", "/api/users/me/identifier", "user"],
   ["DeviceService", "RegisterDevice", "post", "/api/auth/device", "user"],
   ["DeviceService", "ListDevices", "get", "/api/users/devices", "user"],
   ["DeviceService", "DeactivateDevice", "delete", "/api/users/devices/{device_id}", "user"],
@@ -30,6 +32,10 @@ const contract: Array<[string, string, string, string, string]> = [
   ["PointsService", "GetWallet", "get", "/api/users/wallet", "user"],
   ["PointsService", "ListPointsTransactions", "get", "/api/users/wallet/transactions", "user"],
   ["PointsService", "AdjustPoints", "post", "/api/admin/points/adjust", "staff_or_service"],
+  // DESIGN §10.
+  ["AccountService", "DeleteAccount", "post", "/api/users/me/delete", "user"],
+  ["AccountService", "ExportAccountData", "get", "/api/users/me/export", "user"],
+  ["AccountService", "ListMyActivity", "get", "/api/users/me/activity", "user"],
 ];
 
 describe("OpenAPI document", () => {
@@ -63,6 +69,10 @@ describe("OpenAPI document", () => {
       if (policy === "none") {
         expect(operation.security, path).to.deep.equal([]);
         expect(operation.responses, path).to.not.have.property("401");
+      } else if (policy === "optional_user") {
+        // Anonymous or with a token: the empty requirement makes the bearer scheme optional.
+        expect(operation.security, path).to.deep.equal([{}, { bearerAuth: [] }]);
+        expect(operation.responses, path).to.have.property("401");
       } else {
         expect(operation.security, path).to.deep.equal([{ bearerAuth: [] }]);
         expect(operation.responses, path).to.have.property("401");

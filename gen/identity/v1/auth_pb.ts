@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file identity/v1/auth.proto.
  */
 export const file_identity_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChZpZGVudGl0eS92MS9hdXRoLnByb3RvEgtpZGVudGl0eS52MSJ7ChFSZXF1ZXN0T3RwUmVxdWVzdBISCgppZGVudGlmaWVyGAEgASgJEigKB3B1cnBvc2UYAiABKA4yFy5pZGVudGl0eS52MS5PdHBQdXJwb3NlEigKB2NoYW5uZWwYAyABKA4yFy5pZGVudGl0eS52MS5PdHBDaGFubmVsIk4KElJlcXVlc3RPdHBSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJEhIKCmV4cGlyZXNfaW4YAiABKAUSEwoLcmV0cnlfYWZ0ZXIYAyABKAUiXQoQVmVyaWZ5T3RwUmVxdWVzdBISCgppZGVudGlmaWVyGAEgASgJEgsKA290cBgCIAEoCRIoCgdwdXJwb3NlGAMgASgOMhcuaWRlbnRpdHkudjEuT3RwUHVycG9zZSJDChFWZXJpZnlPdHBSZXNwb25zZRIaChJ2ZXJpZmljYXRpb25fdG9rZW4YASABKAkSEgoKZXhwaXJlc19pbhgCIAEoBSKgAQoPUmVnaXN0ZXJSZXF1ZXN0EhoKEnZlcmlmaWNhdGlvbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRINCgVlbWFpbBgDIAEoCRIUCgxwaG9uZV9udW1iZXIYBCABKAkSEQoJZnVsbF9uYW1lGAUgASgJEicKBmRldmljZRgGIAEoCzIXLmlkZW50aXR5LnYxLkRldmljZUluZm8ieAoQUmVnaXN0ZXJSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEhQKDGFjY2Vzc190b2tlbhgCIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKAUSEgoKc2Vzc2lvbl9pZBgFIAEoCSJnCgxMb2dpblJlcXVlc3QSEgoKaWRlbnRpZmllchgBIAEoCRIaChJ2ZXJpZmljYXRpb25fdG9rZW4YAiABKAkSJwoGZGV2aWNlGAMgASgLMhcuaWRlbnRpdHkudjEuRGV2aWNlSW5mbyJ1Cg1Mb2dpblJlc3BvbnNlEg8KB3VzZXJfaWQYASABKAkSFAoMYWNjZXNzX3Rva2VuGAIgASgJEhUKDXJlZnJlc2hfdG9rZW4YAyABKAkSEgoKZXhwaXJlc19pbhgEIAEoBRISCgpzZXNzaW9uX2lkGAUgASgJIiwKE1JlZnJlc2hUb2tlblJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSJXChRSZWZyZXNoVG9rZW5SZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgpleHBpcmVzX2luGAMgASgFIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIhCg5Mb2dvdXRSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJIg4KDEdldE1lUmVxdWVzdCIwCg1HZXRNZVJlc3BvbnNlEh8KBHVzZXIYASABKAsyES5pZGVudGl0eS52MS5Vc2VyIpECCgdTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkSDwoHY3VycmVudBgCIAEoCBISCgppcF9hZGRyZXNzGAMgASgJEhIKCnVzZXJfYWdlbnQYBCABKAkSJwoGZGV2aWNlGAUgASgLMhcuaWRlbnRpdHkudjEuRGV2aWNlSW5mbxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhUKE0xpc3RTZXNzaW9uc1JlcXVlc3QiPgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJgoIc2Vzc2lvbnMYASADKAsyFC5pZGVudGl0eS52MS5TZXNzaW9uIioKFFJldm9rZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiFwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlKloKCk90cFB1cnBvc2USGwoXT1RQX1BVUlBPU0VfVU5TUEVDSUZJRUQQABIYChRPVFBfUFVSUE9TRV9SRUdJU1RFUhABEhUKEU9UUF9QVVJQT1NFX0xPR0lOEAIqVQoKT3RwQ2hhbm5lbBIbChdPVFBfQ0hBTk5FTF9VTlNQRUNJRklFRBAAEhMKD09UUF9DSEFOTkVMX1NNUxABEhUKEU9UUF9DSEFOTkVMX0VNQUlMEAIy/wcKD1VzZXJBdXRoU2VydmljZRJzCgpSZXF1ZXN0T3RwEh4uaWRlbnRpdHkudjEuUmVxdWVzdE90cFJlcXVlc3QaHy5pZGVudGl0eS52MS5SZXF1ZXN0T3RwUmVzcG9uc2UiJIi1GAGC0+STAho6ASoiFS9hcGkvYXV0aC9vdHAvcmVxdWVzdBJvCglWZXJpZnlPdHASHS5pZGVudGl0eS52MS5WZXJpZnlPdHBSZXF1ZXN0Gh4uaWRlbnRpdHkudjEuVmVyaWZ5T3RwUmVzcG9uc2UiI4i1GAGC0+STAhk6ASoiFC9hcGkvYXV0aC9vdHAvdmVyaWZ5EmoKCFJlZ2lzdGVyEhwuaWRlbnRpdHkudjEuUmVnaXN0ZXJSZXF1ZXN0Gh0uaWRlbnRpdHkudjEuUmVnaXN0ZXJSZXNwb25zZSIhiLUYAYLT5JMCFzoBKiISL2FwaS9hdXRoL3JlZ2lzdGVyEl4KBUxvZ2luEhkuaWRlbnRpdHkudjEuTG9naW5SZXF1ZXN0GhouaWRlbnRpdHkudjEuTG9naW5SZXNwb25zZSIeiLUYAYLT5JMCFDoBKiIPL2FwaS9hdXRoL2xvZ2luEnsKDFJlZnJlc2hUb2tlbhIgLmlkZW50aXR5LnYxLlJlZnJlc2hUb2tlblJlcXVlc3QaIS5pZGVudGl0eS52MS5SZWZyZXNoVG9rZW5SZXNwb25zZSImiLUYAYLT5JMCHDoBKiIXL2FwaS9hdXRoL3Rva2VuL3JlZnJlc2gSYgoGTG9nb3V0EhouaWRlbnRpdHkudjEuTG9nb3V0UmVxdWVzdBobLmlkZW50aXR5LnYxLkxvZ291dFJlc3BvbnNlIh+ItRgCgtPkkwIVOgEqIhAvYXBpL2F1dGgvbG9nb3V0El4KBUdldE1lEhkuaWRlbnRpdHkudjEuR2V0TWVSZXF1ZXN0GhouaWRlbnRpdHkudjEuR2V0TWVSZXNwb25zZSIeiLUYAoLT5JMCFGIEdXNlchIML2FwaS9hdXRoL21lEnMKDExpc3RTZXNzaW9ucxIgLmlkZW50aXR5LnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaIS5pZGVudGl0eS52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZSIeiLUYAoLT5JMCFBISL2FwaS9hdXRoL3Nlc3Npb25zEoMBCg1SZXZva2VTZXNzaW9uEiEuaWRlbnRpdHkudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaIi5pZGVudGl0eS52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2UiK4i1GAKC0+STAiEqHy9hcGkvYXV0aC9zZXNzaW9ucy97c2Vzc2lvbl9pZH1iBnByb3RvMw", [file_google_api_annotations, file_identity_v1_options, file_google_protobuf_timestamp, file_identity_v1_common]);
+  fileDesc("ChZpZGVudGl0eS92MS9hdXRoLnByb3RvEgtpZGVudGl0eS52MSJ7ChFSZXF1ZXN0T3RwUmVxdWVzdBISCgppZGVudGlmaWVyGAEgASgJEigKB3B1cnBvc2UYAiABKA4yFy5pZGVudGl0eS52MS5PdHBQdXJwb3NlEigKB2NoYW5uZWwYAyABKA4yFy5pZGVudGl0eS52MS5PdHBDaGFubmVsIk4KElJlcXVlc3RPdHBSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJEhIKCmV4cGlyZXNfaW4YAiABKAUSEwoLcmV0cnlfYWZ0ZXIYAyABKAUiXQoQVmVyaWZ5T3RwUmVxdWVzdBISCgppZGVudGlmaWVyGAEgASgJEgsKA290cBgCIAEoCRIoCgdwdXJwb3NlGAMgASgOMhcuaWRlbnRpdHkudjEuT3RwUHVycG9zZSJDChFWZXJpZnlPdHBSZXNwb25zZRIaChJ2ZXJpZmljYXRpb25fdG9rZW4YASABKAkSEgoKZXhwaXJlc19pbhgCIAEoBSKgAQoPUmVnaXN0ZXJSZXF1ZXN0EhoKEnZlcmlmaWNhdGlvbl90b2tlbhgBIAEoCRIQCgh1c2VybmFtZRgCIAEoCRINCgVlbWFpbBgDIAEoCRIUCgxwaG9uZV9udW1iZXIYBCABKAkSEQoJZnVsbF9uYW1lGAUgASgJEicKBmRldmljZRgGIAEoCzIXLmlkZW50aXR5LnYxLkRldmljZUluZm8ieAoQUmVnaXN0ZXJSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEhQKDGFjY2Vzc190b2tlbhgCIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKAUSEgoKc2Vzc2lvbl9pZBgFIAEoCSJnCgxMb2dpblJlcXVlc3QSEgoKaWRlbnRpZmllchgBIAEoCRIaChJ2ZXJpZmljYXRpb25fdG9rZW4YAiABKAkSJwoGZGV2aWNlGAMgASgLMhcuaWRlbnRpdHkudjEuRGV2aWNlSW5mbyKPAQoNTG9naW5SZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEhQKDGFjY2Vzc190b2tlbhgCIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAMgASgJEhIKCmV4cGlyZXNfaW4YBCABKAUSEgoKc2Vzc2lvbl9pZBgFIAEoCRIYChBhY2NvdW50X3Jlc3RvcmVkGAYgASgIIiwKE1JlZnJlc2hUb2tlblJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSJXChRSZWZyZXNoVG9rZW5SZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRISCgpleHBpcmVzX2luGAMgASgFIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIhCg5Mb2dvdXRSZXNwb25zZRIPCgdtZXNzYWdlGAEgASgJIg4KDEdldE1lUmVxdWVzdCIwCg1HZXRNZVJlc3BvbnNlEh8KBHVzZXIYASABKAsyES5pZGVudGl0eS52MS5Vc2VyIpECCgdTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkSDwoHY3VycmVudBgCIAEoCBISCgppcF9hZGRyZXNzGAMgASgJEhIKCnVzZXJfYWdlbnQYBCABKAkSJwoGZGV2aWNlGAUgASgLMhcuaWRlbnRpdHkudjEuRGV2aWNlSW5mbxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhUKE0xpc3RTZXNzaW9uc1JlcXVlc3QiPgoUTGlzdFNlc3Npb25zUmVzcG9uc2USJgoIc2Vzc2lvbnMYASADKAsyFC5pZGVudGl0eS52MS5TZXNzaW9uIioKFFJldm9rZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiFwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlIjAKGFJldm9rZUFsbFNlc3Npb25zUmVxdWVzdBIUCgxrZWVwX2N1cnJlbnQYASABKAgiMgoZUmV2b2tlQWxsU2Vzc2lvbnNSZXNwb25zZRIVCg1yZXZva2VkX2NvdW50GAEgASgFIjUKF0NoYW5nZUlkZW50aWZpZXJSZXF1ZXN0EhoKEnZlcmlmaWNhdGlvbl90b2tlbhgBIAEoCSI7ChhDaGFuZ2VJZGVudGlmaWVyUmVzcG9uc2USHwoEdXNlchgBIAEoCzIRLmlkZW50aXR5LnYxLlVzZXIqnQEKCk90cFB1cnBvc2USGwoXT1RQX1BVUlBPU0VfVU5TUEVDSUZJRUQQABIYChRPVFBfUFVSUE9TRV9SRUdJU1RFUhABEhUKEU9UUF9QVVJQT1NFX0xPR0lOEAISIQodT1RQX1BVUlBPU0VfQ0hBTkdFX0lERU5USUZJRVIQAxIeChpPVFBfUFVSUE9TRV9ERUxFVEVfQUNDT1VOVBAEKlUKCk90cENoYW5uZWwSGwoXT1RQX0NIQU5ORUxfVU5TUEVDSUZJRUQQABITCg9PVFBfQ0hBTk5FTF9TTVMQARIVChFPVFBfQ0hBTk5FTF9FTUFJTBACMqMKCg9Vc2VyQXV0aFNlcnZpY2UScwoKUmVxdWVzdE90cBIeLmlkZW50aXR5LnYxLlJlcXVlc3RPdHBSZXF1ZXN0Gh8uaWRlbnRpdHkudjEuUmVxdWVzdE90cFJlc3BvbnNlIiSItRgFgtPkkwIaOgEqIhUvYXBpL2F1dGgvb3RwL3JlcXVlc3QSbwoJVmVyaWZ5T3RwEh0uaWRlbnRpdHkudjEuVmVyaWZ5T3RwUmVxdWVzdBoeLmlkZW50aXR5LnYxLlZlcmlmeU90cFJlc3BvbnNlIiOItRgFgtPkkwIZOgEqIhQvYXBpL2F1dGgvb3RwL3ZlcmlmeRJqCghSZWdpc3RlchIcLmlkZW50aXR5LnYxLlJlZ2lzdGVyUmVxdWVzdBodLmlkZW50aXR5LnYxLlJlZ2lzdGVyUmVzcG9uc2UiIYi1GAGC0+STAhc6ASoiEi9hcGkvYXV0aC9yZWdpc3RlchJeCgVMb2dpbhIZLmlkZW50aXR5LnYxLkxvZ2luUmVxdWVzdBoaLmlkZW50aXR5LnYxLkxvZ2luUmVzcG9uc2UiHoi1GAGC0+STAhQ6ASoiDy9hcGkvYXV0aC9sb2dpbhJ7CgxSZWZyZXNoVG9rZW4SIC5pZGVudGl0eS52MS5SZWZyZXNoVG9rZW5SZXF1ZXN0GiEuaWRlbnRpdHkudjEuUmVmcmVzaFRva2VuUmVzcG9uc2UiJoi1GAGC0+STAhw6ASoiFy9hcGkvYXV0aC90b2tlbi9yZWZyZXNoEmIKBkxvZ291dBIaLmlkZW50aXR5LnYxLkxvZ291dFJlcXVlc3QaGy5pZGVudGl0eS52MS5Mb2dvdXRSZXNwb25zZSIfiLUYAoLT5JMCFToBKiIQL2FwaS9hdXRoL2xvZ291dBJeCgVHZXRNZRIZLmlkZW50aXR5LnYxLkdldE1lUmVxdWVzdBoaLmlkZW50aXR5LnYxLkdldE1lUmVzcG9uc2UiHoi1GAKC0+STAhRiBHVzZXISDC9hcGkvYXV0aC9tZRJzCgxMaXN0U2Vzc2lvbnMSIC5pZGVudGl0eS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0GiEuaWRlbnRpdHkudjEuTGlzdFNlc3Npb25zUmVzcG9uc2UiHoi1GAKC0+STAhQSEi9hcGkvYXV0aC9zZXNzaW9ucxKDAQoNUmV2b2tlU2Vzc2lvbhIhLmlkZW50aXR5LnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0GiIuaWRlbnRpdHkudjEuUmV2b2tlU2Vzc2lvblJlc3BvbnNlIiuItRgCgtPkkwIhKh8vYXBpL2F1dGgvc2Vzc2lvbnMve3Nlc3Npb25faWR9EpABChFSZXZva2VBbGxTZXNzaW9ucxIlLmlkZW50aXR5LnYxLlJldm9rZUFsbFNlc3Npb25zUmVxdWVzdBomLmlkZW50aXR5LnYxLlJldm9rZUFsbFNlc3Npb25zUmVzcG9uc2UiLIi1GAKC0+STAiI6ASoiHS9hcGkvYXV0aC9zZXNzaW9ucy9yZXZva2UtYWxsEo4BChBDaGFuZ2VJZGVudGlmaWVyEiQuaWRlbnRpdHkudjEuQ2hhbmdlSWRlbnRpZmllclJlcXVlc3QaJS5pZGVudGl0eS52MS5DaGFuZ2VJZGVudGlmaWVyUmVzcG9uc2UiLYi1GAKC0+STAiM6ASpiBHVzZXIiGC9hcGkvdXNlcnMvbWUvaWRlbnRpZmllcmIGcHJvdG8z", [file_google_api_annotations, file_identity_v1_options, file_google_protobuf_timestamp, file_identity_v1_common]);
 
 /**
  * @generated from message identity.v1.RequestOtpRequest
@@ -283,6 +283,13 @@ export type LoginResponse = Message<"identity.v1.LoginResponse"> & {
    * @generated from field: string session_id = 5;
    */
   sessionId: string;
+
+  /**
+   * True when this sign-in cancelled a pending deletion of the account (DeleteAccount).
+   *
+   * @generated from field: bool account_restored = 6;
+   */
+  accountRestored: boolean;
 };
 
 /**
@@ -523,6 +530,82 @@ export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*
   messageDesc(file_identity_v1_auth, 18);
 
 /**
+ * @generated from message identity.v1.RevokeAllSessionsRequest
+ */
+export type RevokeAllSessionsRequest = Message<"identity.v1.RevokeAllSessionsRequest"> & {
+  /**
+   * True: the session of the calling access token stays signed in.
+   *
+   * @generated from field: bool keep_current = 1;
+   */
+  keepCurrent: boolean;
+};
+
+/**
+ * Describes the message identity.v1.RevokeAllSessionsRequest.
+ * Use `create(RevokeAllSessionsRequestSchema)` to create a new message.
+ */
+export const RevokeAllSessionsRequestSchema: GenMessage<RevokeAllSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_identity_v1_auth, 19);
+
+/**
+ * @generated from message identity.v1.RevokeAllSessionsResponse
+ */
+export type RevokeAllSessionsResponse = Message<"identity.v1.RevokeAllSessionsResponse"> & {
+  /**
+   * Sessions ended by this call.
+   *
+   * @generated from field: int32 revoked_count = 1;
+   */
+  revokedCount: number;
+};
+
+/**
+ * Describes the message identity.v1.RevokeAllSessionsResponse.
+ * Use `create(RevokeAllSessionsResponseSchema)` to create a new message.
+ */
+export const RevokeAllSessionsResponseSchema: GenMessage<RevokeAllSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_identity_v1_auth, 20);
+
+/**
+ * @generated from message identity.v1.ChangeIdentifierRequest
+ */
+export type ChangeIdentifierRequest = Message<"identity.v1.ChangeIdentifierRequest"> & {
+  /**
+   * From VerifyOtp with purpose CHANGE_IDENTIFIER, obtained with the caller's access token.
+   *
+   * @generated from field: string verification_token = 1;
+   */
+  verificationToken: string;
+};
+
+/**
+ * Describes the message identity.v1.ChangeIdentifierRequest.
+ * Use `create(ChangeIdentifierRequestSchema)` to create a new message.
+ */
+export const ChangeIdentifierRequestSchema: GenMessage<ChangeIdentifierRequest> = /*@__PURE__*/
+  messageDesc(file_identity_v1_auth, 21);
+
+/**
+ * @generated from message identity.v1.ChangeIdentifierResponse
+ */
+export type ChangeIdentifierResponse = Message<"identity.v1.ChangeIdentifierResponse"> & {
+  /**
+   * The caller's account with the new identifier.
+   *
+   * @generated from field: identity.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message identity.v1.ChangeIdentifierResponse.
+ * Use `create(ChangeIdentifierResponseSchema)` to create a new message.
+ */
+export const ChangeIdentifierResponseSchema: GenMessage<ChangeIdentifierResponse> = /*@__PURE__*/
+  messageDesc(file_identity_v1_auth, 22);
+
+/**
  * OtpPurpose says what a code may be used for; a code of one purpose never serves another.
  *
  * @generated from enum identity.v1.OtpPurpose
@@ -542,6 +625,20 @@ export enum OtpPurpose {
    * @generated from enum value: OTP_PURPOSE_LOGIN = 2;
    */
   LOGIN = 2,
+
+  /**
+   * A new e-mail address or phone number for ChangeIdentifier; needs the caller's access token.
+   *
+   * @generated from enum value: OTP_PURPOSE_CHANGE_IDENTIFIER = 3;
+   */
+  CHANGE_IDENTIFIER = 3,
+
+  /**
+   * One of the caller's own identifiers, for DeleteAccount; needs the caller's access token.
+   *
+   * @generated from enum value: OTP_PURPOSE_DELETE_ACCOUNT = 4;
+   */
+  DELETE_ACCOUNT = 4,
 }
 
 /**
@@ -592,8 +689,13 @@ export const OtpChannelSchema: GenEnum<OtpChannel> = /*@__PURE__*/
 export const UserAuthService: GenService<{
   /**
    * RequestOtp sends a 6-digit one-time code to an e-mail address or phone number.
-   * Auth: none. The answer is the same whether or not an account exists for the identifier.
-   * Errors: invalid_argument (identifier, purpose, channel); resource_exhausted with
+   * Auth: none for REGISTER and LOGIN; the caller's access token for CHANGE_IDENTIFIER
+   * (the code goes to the new identifier) and DELETE_ACCOUNT (the identifier must be one
+   * of the caller's own). The answer is the same whether or not an account exists for
+   * the identifier.
+   * Errors: invalid_argument (identifier, purpose, channel; for DELETE_ACCOUNT an
+   * identifier that is not the caller's); unauthenticated (CHANGE_IDENTIFIER or
+   * DELETE_ACCOUNT without a valid access token); resource_exhausted with
    * google.rpc.RetryInfo when the resend cooldown or a rate limit (per identifier, per IP)
    * applies.
    *
@@ -606,11 +708,15 @@ export const UserAuthService: GenService<{
   },
   /**
    * VerifyOtp proves a code and returns a single-use verification token (10 minutes),
-   * bound to the identifier and the purpose.
-   * Auth: none. Known and unknown identifiers are answered alike.
+   * bound to the identifier and the purpose, and for CHANGE_IDENTIFIER and DELETE_ACCOUNT
+   * to the caller's user id as well.
+   * Auth: none for REGISTER and LOGIN; the caller's access token for CHANGE_IDENTIFIER and
+   * DELETE_ACCOUNT. Known and unknown identifiers are answered alike.
    * Errors: invalid_argument (malformed input, or a wrong, expired or exhausted code:
-   * field violation on "otp"); resource_exhausted with RetryInfo when too many failed
-   * verifications were made for the identifier or from the IP.
+   * field violation on "otp"; for DELETE_ACCOUNT an identifier that is not the caller's);
+   * unauthenticated (CHANGE_IDENTIFIER or DELETE_ACCOUNT without a valid access token);
+   * resource_exhausted with RetryInfo when too many failed verifications were made for the
+   * identifier or from the IP.
    *
    * @generated from rpc identity.v1.UserAuthService.VerifyOtp
    */
@@ -635,11 +741,13 @@ export const UserAuthService: GenService<{
   },
   /**
    * Login opens a session for the account owning the identifier, from a LOGIN verification token.
+   * Signing in to an account whose deletion was requested (DeleteAccount) and whose grace
+   * period has not ended cancels the deletion: account_restored is then true.
    * Auth: none (the verification token is the proof).
    * Errors: invalid_argument; unauthenticated (verification token invalid, used, expired,
    * of another purpose or for another identifier); not_found (no account has this
    * identifier — told only to a caller who proved they own it); permission_denied
-   * (account deactivated).
+   * (account deactivated by staff or for inactivity, or its deletion grace period is over).
    *
    * @generated from rpc identity.v1.UserAuthService.Login
    */
@@ -709,6 +817,39 @@ export const UserAuthService: GenService<{
     methodKind: "unary";
     input: typeof RevokeSessionRequestSchema;
     output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * RevokeAllSessions ends every session of the caller, or every other one when
+   * keep_current is true. Their access and refresh tokens stop working at their next
+   * call, on every instance. Writes one audit row (sessions.revoked_all).
+   * Auth: access token.
+   * Errors: unauthenticated.
+   *
+   * @generated from rpc identity.v1.UserAuthService.RevokeAllSessions
+   */
+  revokeAllSessions: {
+    methodKind: "unary";
+    input: typeof RevokeAllSessionsRequestSchema;
+    output: typeof RevokeAllSessionsResponseSchema;
+  },
+  /**
+   * ChangeIdentifier replaces the caller's e-mail address (if the verified identifier is an
+   * e-mail) or phone number (if a phone) with the identifier proven by a CHANGE_IDENTIFIER
+   * verification token. The old identifier, if there was one, is sent a notice of the
+   * change; audit row identifier.changed (old and new values masked). The old identifier
+   * is free for a new account at once.
+   * Auth: access token (the verification token must have been obtained with it).
+   * Errors: invalid_argument (verification_token missing); unauthenticated (verification
+   * token invalid, used, expired, of another purpose or of another user); already_exists
+   * (another account holds the identifier — told only after the proof); failed_precondition
+   * (the identifier already is the caller's).
+   *
+   * @generated from rpc identity.v1.UserAuthService.ChangeIdentifier
+   */
+  changeIdentifier: {
+    methodKind: "unary";
+    input: typeof ChangeIdentifierRequestSchema;
+    output: typeof ChangeIdentifierResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_identity_v1_auth, 0);

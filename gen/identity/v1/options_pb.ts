@@ -11,7 +11,7 @@ import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
  * Describes the file identity/v1/options.proto.
  */
 export const file_identity_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChlpZGVudGl0eS92MS9vcHRpb25zLnByb3RvEgtpZGVudGl0eS52MSqOAQoKQXV0aFBvbGljeRIbChdBVVRIX1BPTElDWV9VTlNQRUNJRklFRBAAEhQKEEFVVEhfUE9MSUNZX05PTkUQARIUChBBVVRIX1BPTElDWV9VU0VSEAISFQoRQVVUSF9QT0xJQ1lfU1RBRkYQAxIgChxBVVRIX1BPTElDWV9TVEFGRl9PUl9TRVJWSUNFEAQ6TQoEYXV0aBIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGNGGAyABKA4yFy5pZGVudGl0eS52MS5BdXRoUG9saWN5UgRhdXRoYgZwcm90bzM", [file_google_protobuf_descriptor]);
+  fileDesc("ChlpZGVudGl0eS92MS9vcHRpb25zLnByb3RvEgtpZGVudGl0eS52MSqtAQoKQXV0aFBvbGljeRIbChdBVVRIX1BPTElDWV9VTlNQRUNJRklFRBAAEhQKEEFVVEhfUE9MSUNZX05PTkUQARIUChBBVVRIX1BPTElDWV9VU0VSEAISFQoRQVVUSF9QT0xJQ1lfU1RBRkYQAxIgChxBVVRIX1BPTElDWV9TVEFGRl9PUl9TRVJWSUNFEAQSHQoZQVVUSF9QT0xJQ1lfT1BUSU9OQUxfVVNFUhAFOk0KBGF1dGgSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxjRhgMgASgOMhcuaWRlbnRpdHkudjEuQXV0aFBvbGljeVIEYXV0aGIGcHJvdG8z", [file_google_protobuf_descriptor]);
 
 /**
  * AuthPolicy says who may call a method. The server's auth interceptor enforces it and
@@ -52,6 +52,14 @@ export enum AuthPolicy {
    * @generated from enum value: AUTH_POLICY_STAFF_OR_SERVICE = 4;
    */
   STAFF_OR_SERVICE = 4,
+
+  /**
+   * Anyone; a user's access token, when one is sent and valid, identifies the caller to the
+   * method (which decides what needs it). An invalid or ended token counts as none.
+   *
+   * @generated from enum value: AUTH_POLICY_OPTIONAL_USER = 5;
+   */
+  OPTIONAL_USER = 5,
 }
 
 /**

@@ -3,7 +3,8 @@ import { col, DataTypes, fn, Model, where, type CreationOptional, type InferAttr
 /** A row of `users`. Unique: lower(username), lower(email), phone_number. */
 export class User extends Model<InferAttributes<User>, InferCreationAttributes<User>> {
   declare id: CreationOptional<string>;
-  declare username: string;
+  /** Null once the account is erased (erasedAt). */
+  declare username: string | null;
   /** Stored lower-cased. */
   declare email: CreationOptional<string | null>;
   /** E.164. */
@@ -15,6 +16,12 @@ export class User extends Model<InferAttributes<User>, InferCreationAttributes<U
   declare lastLogin: CreationOptional<Date | null>;
   declare lastActivityAt: CreationOptional<Date | null>;
   declare deactivatedAt: CreationOptional<Date | null>;
+  /** Set when the user asked for the account's deletion (DeleteAccount); cleared by a restore. */
+  declare deletionRequestedAt: CreationOptional<Date | null>;
+  /** When purge-deleted-accounts erases the account; cleared by a restore. */
+  declare deletionScheduledFor: CreationOptional<Date | null>;
+  /** When the person was erased (identifiers, profile, KYC, devices, sessions). */
+  declare erasedAt: CreationOptional<Date | null>;
   declare updatedAt: CreationOptional<Date>;
 }
 
@@ -31,7 +38,7 @@ export function defineUser(sequelize: Sequelize): typeof User {
   BoundUser.init(
     {
       id: { type: DataTypes.UUID, primaryKey: true, defaultValue: DataTypes.UUIDV4 },
-      username: { type: DataTypes.TEXT, allowNull: false },
+      username: { type: DataTypes.TEXT },
       email: { type: DataTypes.TEXT },
       phoneNumber: { type: DataTypes.TEXT },
       isActive: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
@@ -40,6 +47,9 @@ export function defineUser(sequelize: Sequelize): typeof User {
       lastLogin: { type: DataTypes.DATE },
       lastActivityAt: { type: DataTypes.DATE },
       deactivatedAt: { type: DataTypes.DATE },
+      deletionRequestedAt: { type: DataTypes.DATE },
+      deletionScheduledFor: { type: DataTypes.DATE },
+      erasedAt: { type: DataTypes.DATE },
       updatedAt: { type: DataTypes.DATE },
     },
     { sequelize, modelName: "User", tableName: "users", createdAt: "dateJoined" },
