@@ -146,7 +146,7 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(sessions!.reloptions).to.deep.equal(["fillfactor=80"]);
 
         expect(await migrate(stores.sequelize, logger)).to.deep.equal([]);
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(4);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(5);
       } finally {
         await stores.close();
       }
