@@ -308,7 +308,8 @@ function parseRequest(spec: UnarySpec, body: Buffer, readMaxBytes: number) {
   try {
     return fromBinary(spec.method.input, body.subarray(HEADER_SIZE, end));
   } catch (err) {
-    throw new ConnectError(`parse binary: ${err instanceof Error ? err.message : String(err)}`, Code.Internal);
+    // The client's fault (connect-node says internal; see protocol-answers.ts).
+    throw new ConnectError(`parse binary: ${err instanceof Error ? err.message : String(err)}`, Code.InvalidArgument);
   }
 }
 

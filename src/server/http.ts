@@ -25,6 +25,9 @@ export interface PlainRouteContext {
   contextValuesFor: (req: NodeRequest) => ContextValues;
 }
 
+/** UTF-8 that refuses what is not UTF-8 (a TypeError) rather than reading replacement characters. */
+export const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
 /** "ok" for success, else the Connect name of the code ("invalid_argument"). */
 export function codeName(code: Code | undefined): string {
   return code === undefined ? "ok" : codeToString(code);

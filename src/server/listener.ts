@@ -11,6 +11,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "../logger.js";
 import type { NodeRequest, NodeResponse } from "./http.js";
 import { renewStreamTablesAfterFullCollections } from "./http2-stream-tables.js";
+import { answerHeadersTooLarge, fieldSectionSize } from "./protocol-answers.js";
 
 export interface ListenerTimeouts {
   /** Time to receive a request's headers (HTTP/1.1), the first bytes or the TLS handshake. */
@@ -24,6 +25,19 @@ export interface ListenerTimeouts {
 }
 
 const MAX_CONCURRENT_STREAMS = 1000;
+/**
+ * The request headers served, in bytes: the HTTP/1.1 head (node answers 431 above it), the
+ * HTTP/2 field section as RFC 9113 §6.5.2 counts it (name + value + 32 per field; answered 431,
+ * or resource_exhausted for gRPC, above it).
+ */
+export const MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE: what the server advertises and node enforces (it resets a
+ * stream over it before any code sees it). Above MAX_HEADER_BYTES so that a request between the
+ * two is read and answered; 64 KiB is also the most node's and curl's HTTP/2 clients send by
+ * default, and peers that honour the setting (C-core) refuse to send more themselves.
+ */
+export const H2_MAX_HEADER_LIST_SIZE = 64 * 1024;
 
 export const defaultTimeouts: ListenerTimeouts = { headersMs: 20_000, requestMs: 120_000, keepAliveMs: 65_000, sessionIdleMs: 300_000 };
 
@@ -69,7 +83,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const sessions = new Set<http2.ServerHttp2Session>();
   let closing = false;
 
-  const h1 = http.createServer({ headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: Math.min(1000, timeouts.headersMs) }, (req, res) => {
+  const h1 = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: Math.min(1000, timeouts.headersMs) }, (req, res) => {
     const socket = req.socket;
     h1Connections.set(socket, (h1Connections.get(socket) ?? 0) + 1);
     res.once("close", () => {
@@ -87,18 +101,22 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
 
   // Streams per connection are capped (Node's default is unlimited): one client cannot hold
   // the whole instance; gRPC clients queue beyond the limit.
-  const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } }, (req, res) => opts.handler(req, res));
-  if (opts.streamHandler) {
-    // Node's compatibility layer (the request/response objects of `handler`) is a "stream"
-    // listener of the server: streams the stream handler takes must not reach it.
-    const streamHandler = opts.streamHandler;
-    const compat = h2.listeners("stream") as Array<(...args: unknown[]) => void>;
-    h2.removeAllListeners("stream");
-    h2.on("stream", (stream, headers, ...rest: unknown[]) => {
-      if (streamHandler(stream, headers)) return;
-      for (const listener of compat) listener.call(h2, stream, headers, ...rest);
-    });
-  }
+  // A field counts at least 32 bytes, so the header list size, not node's count of fields
+  // (128 by default, then a reset), is what limits a request.
+  const h2 = http2.createServer(
+    { settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: H2_MAX_HEADER_LIST_SIZE }, maxHeaderListPairs: H2_MAX_HEADER_LIST_SIZE / 32 },
+    (req, res) => opts.handler(req, res),
+  );
+  // Node's compatibility layer (the request/response objects of `handler`) is a "stream"
+  // listener of the server: streams answered here or taken by the stream handler must not reach it.
+  const streamHandler = opts.streamHandler;
+  const compat = h2.listeners("stream") as Array<(...args: unknown[]) => void>;
+  h2.removeAllListeners("stream");
+  h2.on("stream", (stream, headers, ...rest: unknown[]) => {
+    if (fieldSectionSize(headers) > MAX_HEADER_BYTES) return answerHeadersTooLarge(stream, headers, MAX_HEADER_BYTES);
+    if (streamHandler?.(stream, headers)) return;
+    for (const listener of compat) listener.call(h2, stream, headers, ...rest);
+  });
   h2.setTimeout(timeouts.sessionIdleMs);
   h2.on("session", (session) => {
     sessions.add(session);

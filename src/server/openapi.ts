@@ -33,7 +33,7 @@ export interface OpenApiOperation {
   parameters?: OpenApiParameter[];
   requestBody?: { content: { "application/json": { schema: JsonSchema } } };
   responses: Record<string, JsonSchema>;
-  security?: Array<Record<string, string[]>>;
+  security: Array<Record<string, string[]>>;
   /** The method's identity.v1.auth policy: none, user, staff, staff_or_service (unspecified: refused). */
   "x-auth-policy": string;
 }
@@ -41,7 +41,7 @@ export interface OpenApiOperation {
 export interface OpenApiDocument {
   openapi: "3.1.0";
   info: { title: string; version: string; description: string };
-  servers?: Array<{ url: string }>;
+  servers: Array<{ url: string; description?: string }>;
   tags: Array<{ name: string; description: string }>;
   paths: Record<string, Record<string, OpenApiOperation>>;
   components: {
@@ -54,7 +54,7 @@ export interface OpenApiDocument {
 export interface OpenApiInfo {
   title: string;
   version: string;
-  /** Base URL of the server, when the document should name one. */
+  /** Base URL of the server; unset: "/", the host that serves the document. */
   serverUrl?: string;
 }
 
@@ -99,7 +99,8 @@ export function buildOpenApiDocument(services: readonly DescService[], info: Ope
         "served over Connect and gRPC. Requests take proto (snake_case) or lowerCamelCase field names and ignore " +
         "unknown fields. Responses carry every field under its proto name: defaults included, unset messages as null.",
     },
-    ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
+    // A relative URL resolves against where the document was fetched: the serving instance.
+    servers: [info.serverUrl ? { url: info.serverUrl } : { url: "/", description: "The host serving this document." }],
     tags: services.map((s) => ({ name: s.name, description: `${s.typeName}, also served over Connect and gRPC.` })),
     paths,
     components: {
@@ -162,12 +163,13 @@ function operation(binding: RestBinding, schemas: SchemaSet): OpenApiOperation {
     ...(body ? { requestBody: { content: { "application/json": { schema: body } } } } : {}),
     responses: {
       "200": { description: "OK", content: { "application/json": { schema: response } } },
+      "400": { ...errorRef, description: "invalid_argument: malformed JSON, or a field value the method refuses." },
       ...(protectedCall ? { "401": { ...errorRef, description: "unauthenticated: missing, invalid, expired or revoked token." } } : {}),
       ...(restricted ? { "403": { ...errorRef, description: "permission_denied: the caller may not call this method." } } : {}),
       default: errorRef,
     },
-    // OPTIONAL_USER: anonymous or with a token (the empty requirement makes auth optional).
-    ...(protectedCall ? { security: policy === AuthPolicy.OPTIONAL_USER ? [{}, { bearerAuth: [] }] : [{ bearerAuth: [] }] } : {}),
+    // Public operations say so (an empty requirement); OPTIONAL_USER: anonymous or with a token.
+    security: protectedCall ? (policy === AuthPolicy.OPTIONAL_USER ? [{}, { bearerAuth: [] }] : [{ bearerAuth: [] }]) : [],
     "x-auth-policy": (AuthPolicySchema.value[policy]?.name ?? "").replace(/^AUTH_POLICY_/, "").toLowerCase(),
   };
 }

@@ -19,7 +19,7 @@ import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "../logger.js";
 import { restBindings, type RestBinding } from "./rest-bindings.js";
 import { errorFromConnectBody, restErrorBody } from "./rest-errors.js";
-import { readBody, sendJson, type NodeRequest, type NodeResponse, type PlainRoute } from "./http.js";
+import { readBody, sendJson, strictUtf8, type NodeRequest, type NodeResponse, type PlainRoute } from "./http.js";
 import { createRequestBuilder, type RequestBuilder } from "./rest-request.js";
 import { restResponseBody } from "./rest-response.js";
 
@@ -143,7 +143,7 @@ async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonValue 
   }
   let text: string;
   try {
-    text = (await readBody(req, limit)).toString("utf8").trim();
+    text = decodeUtf8(await readBody(req, limit)).trim();
   } catch (e) {
     // readBody refuses an oversized body with resource_exhausted, as Connect does. Answered
     // 413, not the 429 Connect maps the code to: the same body can never succeed, and HTTP
@@ -156,6 +156,15 @@ async function readJsonBody(req: NodeRequest, limit: number): Promise<JsonValue 
     return JSON.parse(text) as JsonValue;
   } catch {
     throw new ConnectError("request body is not valid JSON", Code.InvalidArgument);
+  }
+}
+
+/** JSON must be UTF-8 (RFC 8259): other bytes are refused, not read as replacement characters. */
+function decodeUtf8(bytes: Buffer): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new ConnectError("request body is not valid UTF-8", Code.InvalidArgument);
   }
 }
 

@@ -4,16 +4,17 @@ import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import { createCors } from "./cors.js";
 import { createGrpcUnaryPath } from "./grpc-unary.js";
 import { createReadiness, healthRoutes, registerHealth, type ReadinessCheck } from "./health.js";
-import { sendError, type NodeRequest, type NodeResponse, type PlainRoute, type PlainRouteContext } from "./http.js";
+import { sendError, strictUtf8, type NodeRequest, type NodeResponse, type PlainRoute, type PlainRouteContext } from "./http.js";
 import { callObserver, contextValuesFor, errorInterceptor, readRequestMeta, requestMetaOf, toConnectError, trustedProxies } from "./interceptors.js";
 import { startListener, type ListenerTimeouts } from "./listener.js";
 import { createMetrics } from "./metrics.js";
+import { createPreRouting, undecodableAsInvalidArgument } from "./protocol-answers.js";
 import { registerReflection } from "./reflection.js";
 
 export interface ServerDeps {
@@ -56,6 +57,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   // equivalent context, the same interceptors, observation and error mapping; see grpc-unary.ts).
   const grpcUnary = createGrpcUnaryPath({ interceptors, startCall: observer.start, readMaxBytes: config.maxRequestBytes, shutdownSignal: shutdown.signal });
 
+  // connect-node's default set, named here because the gRPC answer to any other encoding lists them.
+  const acceptCompression = [compressionGzip, compressionBrotli];
   let router: ConnectRouter | undefined;
   const rpcHandler = connectNodeAdapter({
     routes(r) {
@@ -65,17 +68,25 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       registerReflection(r);
     },
     interceptors,
-    requestGate: observer.requestGate,
+    acceptCompression,
+    requestGate(ctx) {
+      undecodableAsInvalidArgument(ctx);
+      observer.requestGate(ctx);
+    },
     readMaxBytes: config.maxRequestBytes,
     // Unknown fields are ignored (the default), so clients may be newer than the server;
-    // zero values are written out so app models see every field.
-    jsonOptions: { ignoreUnknownFields: true, alwaysEmitImplicit: true },
+    // zero values are written out so app models see every field. JSON that is not UTF-8 is
+    // refused (invalid_argument) rather than read with replacement characters, as binary
+    // messages with invalid UTF-8 in a string are (connect-node's JSON serialization takes a
+    // textDecoder from these options, though their type does not list it).
+    jsonOptions: { ignoreUnknownFields: true, alwaysEmitImplicit: true, ...{ textDecoder: strictUtf8 } },
     shutdownSignal: shutdown.signal,
     contextValues: contextValuesFor,
     // The adapter hands over the server's own response object (typed narrower by connect-node).
     fallback: (req, res) => void servePlain(req, res as NodeResponse),
   });
   if (!router) throw new Error("connectNodeAdapter did not call routes()");
+  const preRouting = createPreRouting({ handlers: router.handlers, encodings: acceptCompression.map((c) => c.name) });
 
   const { healthz, readyz } = healthRoutes(readiness);
   const plainRoutes: Array<[name: string, route: PlainRoute]> = [
@@ -116,6 +127,11 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       res.setHeader("x-request-id", meta.requestId);
       if (cors?.(req, res)) {
         metrics.countHttp("preflight", "OPTIONS", res.statusCode);
+        return;
+      }
+      // Unknown gRPC methods, unsupported grpc-encoding, a method an RPC path does not take.
+      if (preRouting(req, res)) {
+        metrics.countHttp("rpc_rejected", req.method ?? "", res.statusCode);
         return;
       }
       rpcHandler(req, res);

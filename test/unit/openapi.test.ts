@@ -48,6 +48,8 @@ describe("OpenAPI document", () => {
     expect(doc.openapi).to.equal("3.1.0");
     expect(doc.info).to.include({ title: "Identity API", version: "1.0.0" });
     expect(doc.servers).to.deep.equal([{ url: "https://id.example.com" }]);
+    // Without a base URL: the host that serves the document (redocly's no-empty-servers).
+    expect(buildOpenApiDocument(apiServices, { title: "Identity API", version: "1.0.0" }).servers).to.deep.equal([{ url: "/", description: "The host serving this document." }]);
   });
 
   it("lists exactly the REST paths of DESIGN §2, one operation per method", () => {
@@ -65,7 +67,7 @@ describe("OpenAPI document", () => {
       const operation = op(path, verb);
       expect(operation["x-auth-policy"], path).to.equal(policy);
       if (policy === "none") {
-        expect(operation.security, path).to.equal(undefined);
+        expect(operation.security, path).to.deep.equal([]);
         expect(operation.responses, path).to.not.have.property("401");
       } else if (policy === "optional_user") {
         // Anonymous or with a token: the empty requirement makes the bearer scheme optional.
