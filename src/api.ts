@@ -2,6 +2,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { QueryTypes } from "sequelize";
 import { AccountService } from "../gen/identity/v1/account_pb.js";
+import { AdminService } from "../gen/identity/v1/admin_pb.js";
 import { UserAuthService } from "../gen/identity/v1/auth_pb.js";
 import { DeviceService } from "../gen/identity/v1/device_pb.js";
 import { KycService } from "../gen/identity/v1/kyc_pb.js";
@@ -9,6 +10,8 @@ import { PointsService } from "../gen/identity/v1/points_pb.js";
 import { ProfileService } from "../gen/identity/v1/profile_pb.js";
 import type { Config } from "./config.js";
 import { createAccountDeletion } from "./domain/account-deletion.js";
+import { createAuditLogBrowser } from "./domain/admin-audit-logs.js";
+import { createAdminUsers } from "./domain/admin-users.js";
 import { createActivityTracker } from "./domain/activity.js";
 import type { AuditEntry } from "./domain/audit.js";
 import { createAuth } from "./domain/auth.js";
@@ -28,6 +31,7 @@ import { createUsageStatsDomain } from "./domain/usage-stats.js";
 import type { Logger } from "./logger.js";
 import type { Notifier } from "./notify/index.js";
 import { createAccountServiceImpl } from "./rpc/account.js";
+import { createAdminServiceImpl } from "./rpc/admin.js";
 import { createAuthServiceImpl } from "./rpc/auth.js";
 import { createDeviceServiceImpl } from "./rpc/device.js";
 import { createKycServiceImpl } from "./rpc/kyc.js";
@@ -81,6 +85,7 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
     router.service(DeviceService, createDeviceServiceImpl({ devices: createDevicesDomain({ sequelize, models }) }));
     router.service(AccountService, createAccountServiceImpl({ deletion }));
     router.service(PointsService, createPointsServiceImpl({ points: createPointsDomain({ sequelize, models, pointsValue: config.pointsValue }) }));
+    router.service(AdminService, createAdminServiceImpl({ users: createAdminUsers({ sequelize, models, pointsValue: config.pointsValue }), auditLogs: createAuditLogBrowser(sequelize) }));
   };
 
   const openApi = buildOpenApiDocument(apiServices, { title: "Identity API", version: API_VERSION });

@@ -117,7 +117,7 @@ function validateDeviceId(raw: string): string {
 // ---------------------------------------------------------------------------------------
 // Reading and writing
 
-function deviceOf(row: UserDevice): Device {
+export function deviceOf(row: UserDevice): Device {
   return {
     deviceId: row.deviceId,
     fcmToken: row.fcmToken ?? null,

@@ -19,10 +19,9 @@ import { ForeignKeyConstraintError, literal, QueryTypes, UniqueConstraintError, 
 import { writeAudit } from "../store/audit-writer.js";
 import type { Models, PointsTransaction, UserPoints } from "../store/models/index.js";
 import { audited, changedFields } from "./audit.js";
-import { callerUserId, staffUserId, type Caller } from "./caller.js";
-import { failedPrecondition, invalid, notFound, unauthenticated, Violations } from "./errors.js";
+import { callerUserId, staffOrServiceActorId, type Caller } from "./caller.js";
+import { failedPrecondition, invalid, notFound, Violations } from "./errors.js";
 import { cashValue, parseDecimal, type Decimal } from "./money.js";
-import { SERVICE_SUBJECT_PREFIX } from "./tokens.js";
 import { characterCount, hasControlCharacters, isUuid } from "./validation.js";
 
 export interface Wallet {
@@ -167,12 +166,11 @@ function fingerprintOf({ userId, delta, reason }: AdjustPointsInput): string {
   return createHash("sha256").update(JSON.stringify([userId, delta.toString(), reason])).digest("hex");
 }
 
-/** Who adjusts: the staff user's id, or "service:<name>" (points_transactions.actor_id and the audit's actor_id). */
-function adjusterOf(caller: Caller): string {
-  const principal = caller.principal;
-  if (!principal) throw unauthenticated();
-  if (principal.kind === "service") return `${SERVICE_SUBJECT_PREFIX}${principal.subject}`;
-  return staffUserId(caller);
+/** The wallet a user_points row holds (zeros for a user whose points never changed); `value` is POINTS_VALUE. */
+export function walletOf(row: UserPoints | null, value: Decimal): Wallet {
+  if (!row) return { balance: cashValue(0n, value), points: 0n, totalPoints: 0n, lastUpdated: null };
+  const { current, total } = totalsOf(row);
+  return { balance: cashValue(current, value), points: current, totalPoints: total, lastUpdated: row.lastUpdated };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -220,10 +218,7 @@ export function createPointsDomain({ sequelize, models, pointsValue }: PointsDom
   }
 
   async function getWallet(caller: Caller): Promise<Wallet> {
-    const row = await models.UserPoints.findByPk(callerUserId(caller));
-    if (!row) return { balance: cashValue(0n, value), points: 0n, totalPoints: 0n, lastUpdated: null };
-    const { current, total } = totalsOf(row);
-    return { balance: cashValue(current, value), points: current, totalPoints: total, lastUpdated: row.lastUpdated };
+    return walletOf(await models.UserPoints.findByPk(callerUserId(caller)), value);
   }
 
   async function listTransactions(caller: Caller, page: LedgerPageRequest): Promise<LedgerPage> {
@@ -326,7 +321,7 @@ export function createPointsDomain({ sequelize, models, pointsValue }: PointsDom
   }
 
   async function adjust(caller: Caller, rawInput: AdjustPointsInput): Promise<Adjustment> {
-    const actorId = adjusterOf(caller);
+    const actorId = staffOrServiceActorId(caller);
     const input = validateAdjustment(rawInput);
     const fingerprint = fingerprintOf(input);
     const first = await findByKey(input.idempotencyKey);

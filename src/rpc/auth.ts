@@ -16,6 +16,7 @@ import {
   RevokeAllSessionsResponseSchema,
   RevokeSessionResponseSchema,
   SessionSchema,
+  type Session,
   UserAuthService,
   VerifyOtpResponseSchema,
 } from "../../gen/identity/v1/auth_pb.js";
@@ -25,7 +26,7 @@ import type { DeviceInfoInput } from "../domain/device-info.js";
 import type { ChangeIdentifier } from "../domain/identifier-change.js";
 import type { Caller } from "../domain/caller.js";
 import type { OtpCaller, OtpChannel as DomainChannel, OtpPurpose as DomainPurpose, OtpService } from "../domain/otp.js";
-import type { Sessions } from "../domain/sessions.js";
+import type { Sessions, SessionView } from "../domain/sessions.js";
 import { authedCallerOf, callerOf } from "../server/context.js";
 import { deviceTypeFromProto, deviceTypeToProto, userMessage } from "./convert.js";
 
@@ -56,6 +57,20 @@ function otpCallerOf(caller: Caller): OtpCaller | undefined {
 function deviceOf(d: DeviceInfo | undefined): DeviceInfoInput | undefined {
   if (!d) return undefined;
   return { deviceId: d.deviceId, deviceType: deviceTypeFromProto(d.deviceType), deviceName: d.deviceName, appVersion: d.appVersion, osVersion: d.osVersion };
+}
+
+/** The Session message of a live session (ListSessions, AdminService.GetUser). */
+export function sessionMessage(s: SessionView): Session {
+  return create(SessionSchema, {
+    sessionId: s.sessionId,
+    current: s.current,
+    ipAddress: s.ipAddress,
+    userAgent: s.userAgent,
+    device: create(DeviceInfoSchema, { ...s.device, deviceType: deviceTypeToProto(s.device.deviceType) }),
+    createdAt: timestampFromDate(s.createdAt),
+    lastUsedAt: timestampFromDate(s.lastUsedAt),
+    expiresAt: timestampFromDate(s.expiresAt),
+  });
 }
 
 export function createAuthServiceImpl({ auth, changeIdentifier, otp, sessions }: AuthRpcDeps): ServiceImpl<typeof UserAuthService> {
@@ -100,18 +115,7 @@ export function createAuthServiceImpl({ auth, changeIdentifier, otp, sessions }:
     async listSessions(_req, ctx) {
       const list = await sessions.list(authedCallerOf(ctx));
       return create(ListSessionsResponseSchema, {
-        sessions: list.map((s) =>
-          create(SessionSchema, {
-            sessionId: s.sessionId,
-            current: s.current,
-            ipAddress: s.ipAddress,
-            userAgent: s.userAgent,
-            device: create(DeviceInfoSchema, { ...s.device, deviceType: deviceTypeToProto(s.device.deviceType) }),
-            createdAt: timestampFromDate(s.createdAt),
-            lastUsedAt: timestampFromDate(s.lastUsedAt),
-            expiresAt: timestampFromDate(s.expiresAt),
-          }),
-        ),
+        sessions: list.map(sessionMessage),
       });
     },
     async revokeSession(req, ctx) {

@@ -18,7 +18,7 @@ export interface DeviceRpcDeps {
   devices: DevicesDomain;
 }
 
-function deviceMessage(d: Device): DeviceMessage {
+export function deviceMessage(d: Device): DeviceMessage {
   return create(DeviceSchema, {
     deviceId: d.deviceId,
     fcmToken: d.fcmToken ?? "",

@@ -52,7 +52,7 @@ function documentTypeToProto(type: DocumentTypeValue | null): DocumentType {
   return type ? DOCUMENT_TYPE_TO_PROTO[type] : DocumentType.UNSPECIFIED;
 }
 
-function kycMessage(record: KycRecord): Kyc {
+export function kycMessage(record: KycRecord): Kyc {
   return create(KycSchema, {
     userId: record.userId,
     status: kycStatusToProto(record.status),

@@ -21,7 +21,7 @@ export interface ProfileRpcDeps {
   usageStats: UsageStatsDomain;
 }
 
-function profileMessage(profile: Profile): UserProfile {
+export function profileMessage(profile: Profile): UserProfile {
   return create(UserProfileSchema, {
     fullName: profile.fullName ?? "",
     dateOfBirth: profile.dateOfBirth ?? "",

@@ -187,6 +187,8 @@ describe("REST contract (plain HTTP/1.1 JSON)", function () {
         "DELETE /api/users/devices/{device_id}", "GET /api/users/profile", "PUT /api/users/profile",
         "GET /api/users/analytics/usage-stats", "POST /api/users/kyc", "GET /api/users/kyc/status", "GET /api/admin/kyc",
         "POST /api/admin/kyc/{user_id}/review", "GET /api/users/wallet", "GET /api/users/wallet/transactions", "POST /api/admin/points/adjust",
+        "GET /api/admin/users", "GET /api/admin/users/{user_id}", "POST /api/admin/users/{user_id}/active",
+        "POST /api/admin/users/{user_id}/sessions/revoke", "GET /api/admin/audit-logs",
       ]);
     });
   });

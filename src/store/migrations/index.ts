@@ -7,10 +7,12 @@ import * as initial from "./0001_initial.js";
 import * as jobs from "./0002_jobs.js";
 import * as sessionsHotUpdates from "./0003_sessions_hot_updates.js";
 import * as accountDeletion from "./0004_account_deletion.js";
+import * as adminUserSearch from "./0006_admin_user_search.js";
 
 export const migrations: ReadonlyArray<RunnableMigration<MigrationContext>> = [
   { name: "0001_initial", ...initial },
   { name: "0002_jobs", ...jobs },
   { name: "0003_sessions_hot_updates", ...sessionsHotUpdates },
   { name: "0004_account_deletion", ...accountDeletion },
+  { name: "0006_admin_user_search", ...adminUserSearch },
 ];
