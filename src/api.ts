@@ -1,5 +1,6 @@
 // The API side of an instance: domain services over the stores, behind the one-port server.
 import type { ConnectRouter } from "@connectrpc/connect";
+import path from "node:path";
 import { QueryTypes } from "sequelize";
 import { AccountService } from "../gen/identity/v1/account_pb.js";
 import { AdminService } from "../gen/identity/v1/admin_pb.js";
@@ -37,7 +38,9 @@ import { createDeviceServiceImpl } from "./rpc/device.js";
 import { createKycServiceImpl } from "./rpc/kyc.js";
 import { createPointsServiceImpl } from "./rpc/points.js";
 import { createProfileServiceImpl } from "./rpc/profile.js";
+import { PROJECT_ROOT } from "./project-root.js";
 import { createAuthInterceptor } from "./server/auth-interceptor.js";
+import { consoleRoute } from "./server/console.js";
 import { jwksRoute } from "./server/jwks.js";
 import { buildOpenApiDocument, openApiRoute } from "./server/openapi.js";
 import { createRestGateway } from "./server/rest-gateway.js";
@@ -101,6 +104,8 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
     plainRoutes: ({ router, contextValuesFor }) => [
       jwksRoute(ring),
       openApiRoute(openApi),
+      // The staff console's built files (npm run build).
+      consoleRoute(path.join(PROJECT_ROOT, "dist", "console")),
       // Last: it answers every unknown /api/ path with a JSON 404.
       createRestGateway({ router, services: apiServices, contextValuesFor, maxBodyBytes: config.maxRequestBytes, logger }),
     ],
