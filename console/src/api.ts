@@ -60,3 +60,13 @@ export function words(name: string | undefined, prefix: string): string {
   const lower = rest.toLowerCase().replace(/_/g, " ");
   return lower.charAt(0).toUpperCase() + lower.slice(1);
 }
+
+/** Who acted: a staff user's id as a short link to their page; services and jobs as named. */
+export function actorLink(actorId: string): Node {
+  if (!/^[0-9a-f-]{36}$/i.test(actorId)) return document.createTextNode(actorId);
+  const a = document.createElement("a");
+  a.href = `#/users/${actorId}`;
+  a.title = actorId;
+  a.textContent = `staff ${actorId.slice(0, 8)}…`;
+  return a;
+}

@@ -2,7 +2,7 @@
 // range (the operator's local time), newest first, "More" for the next page.
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { AuditLog } from "../../../gen/identity/v1/admin_pb.js";
-import { client, when } from "../api.js";
+import { actorLink, client, when } from "../api.js";
 import { field, h, replace, table } from "../dom.js";
 import { alertBox, busy, status } from "../ui.js";
 
@@ -16,7 +16,7 @@ function row(e: AuditLog) {
     e.action,
     e.entityType,
     e.userId ? h("a", { href: `#/users/${e.userId}` }, e.userId.slice(0, 8) + "…") : "—",
-    e.actorId || "—",
+    e.actorId ? actorLink(e.actorId) : "—",
     h("code", {}, values(e.newValues)),
     e.ipAddress,
   ];

@@ -49,7 +49,7 @@ function submission(s: Kyc, decided: (message: string) => Promise<void>): HTMLEl
     ]),
     h("div", { class: "docs" }, documentImage("Front", s.documentFrontUrl), documentImage("Back", s.documentBackUrl)),
     alert.el,
-    h("div", { class: "actions" }, approve, rejectForm),
+    h("div", { class: "actions" }, h("p", { class: "approve-row" }, approve), rejectForm),
   );
 }
 

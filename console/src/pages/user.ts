@@ -5,7 +5,7 @@
 import { DeviceType } from "../../../gen/identity/v1/common_pb.js";
 import { DocumentType, KycStatus } from "../../../gen/identity/v1/kyc_pb.js";
 import type { GetUserResponse } from "../../../gen/identity/v1/admin_pb.js";
-import { client, when, words } from "../api.js";
+import { actorLink, client, when, words } from "../api.js";
 import { facts, field, h, replace, table } from "../dom.js";
 import { alertBox, busy, status } from "../ui.js";
 
@@ -79,7 +79,7 @@ function sessionsSection(u: GetUserResponse, reload: (done: string) => Promise<v
     table(
       "Live sessions",
       ["Device", "IP address", "Started", "Last used"],
-      u.sessions.map((s) => [s.device?.deviceName || words(DeviceType[s.device?.deviceType ?? 0], "") || "—", s.ipAddress, when(s.createdAt), when(s.lastUsedAt)]),
+      u.sessions.map((s) => [s.device?.deviceName || (s.device?.deviceType ? words(DeviceType[s.device.deviceType], "") : "Unknown device"), s.ipAddress, when(s.createdAt), when(s.lastUsedAt)]),
       "no live session.",
     ),
     alert.el,
@@ -92,7 +92,7 @@ async function activitySection(userId: string): Promise<HTMLElement> {
   return section(
     "activity-title",
     "Recent activity",
-    table("Latest audit rows", ["When", "Action", "By", "IP address"], page.entries.map((e) => [when(e.createdAt), e.action, e.actorId ? (e.actorId === userId ? "user" : e.actorId) : "user", e.ipAddress])),
+    table("Latest audit rows", ["When", "Action", "By", "IP address"], page.entries.map((e) => [when(e.createdAt), e.action, !e.actorId || e.actorId === userId ? "the user" : actorLink(e.actorId), e.ipAddress])),
     h("p", {}, h("a", { href: `#/audit?user_id=${userId}` }, "All activity in the audit log")),
   );
 }
