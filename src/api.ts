@@ -13,6 +13,7 @@ import type { Config } from "./config.js";
 import { createAccountDeletion } from "./domain/account-deletion.js";
 import { createAuditLogBrowser } from "./domain/admin-audit-logs.js";
 import { createAdminUsers } from "./domain/admin-users.js";
+import { createAccountExport } from "./domain/account-export.js";
 import { createActivityTracker } from "./domain/activity.js";
 import type { AuditEntry } from "./domain/audit.js";
 import { createAuth } from "./domain/auth.js";
@@ -21,6 +22,7 @@ import { createDenyList } from "./domain/deny-list.js";
 import { createDevicesDomain } from "./domain/devices.js";
 import { createIdentifierChange } from "./domain/identifier-change.js";
 import { loadKeyRing } from "./domain/keys.js";
+import { createMyActivity } from "./domain/my-activity.js";
 import { createKycDomain } from "./domain/kyc.js";
 import { createOtpService } from "./domain/otp.js";
 import { createPointsDomain } from "./domain/points.js";
@@ -81,13 +83,22 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
       return status;
     },
   });
+  const profiles = createProfileDomain({ sequelize, models });
+  const points = createPointsDomain({ sequelize, models, pointsValue: config.pointsValue });
   const routes = (router: ConnectRouter) => {
     router.service(UserAuthService, createAuthServiceImpl({ auth, changeIdentifier: createIdentifierChange({ sequelize, models, otp }), otp, sessions }));
-    router.service(ProfileService, createProfileServiceImpl({ profiles: createProfileDomain({ sequelize, models }), usageStats: createUsageStatsDomain({ sequelize, models }) }));
+    router.service(ProfileService, createProfileServiceImpl({ profiles, usageStats: createUsageStatsDomain({ sequelize, models }) }));
     router.service(KycService, createKycServiceImpl({ kyc: createKycDomain({ sequelize, models, logger }) }));
     router.service(DeviceService, createDeviceServiceImpl({ devices: createDevicesDomain({ sequelize, models }) }));
-    router.service(AccountService, createAccountServiceImpl({ deletion }));
-    router.service(PointsService, createPointsServiceImpl({ points: createPointsDomain({ sequelize, models, pointsValue: config.pointsValue }) }));
+    router.service(
+      AccountService,
+      createAccountServiceImpl({
+        deletion,
+        exportData: createAccountExport({ sequelize, models, redis, profiles, points, exportsPerHour: config.accountExportsPerHour }),
+        activity: createMyActivity({ sequelize }),
+      }),
+    );
+    router.service(PointsService, createPointsServiceImpl({ points }));
     router.service(AdminService, createAdminServiceImpl({ users: createAdminUsers({ sequelize, models, pointsValue: config.pointsValue }), auditLogs: createAuditLogBrowser(sequelize) }));
   };
 

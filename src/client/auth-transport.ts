@@ -123,8 +123,9 @@ export function withAuth(inner: Transport, { tokens, onSessionEnded }: AuthOptio
           if (!isUnauthenticated(e)) throw e;
           const next = await renewed(sent);
           if (!next) throw e;
-          // The server refuses unauthenticated calls before any handler runs, so sending the
-          // call again cannot apply it twice, whatever the method does.
+          // The server refuses unauthenticated calls before any handler runs (OPTIONAL_USER
+          // methods: before the handler counts or changes anything), so sending the call
+          // again cannot apply it twice, whatever the method does.
           return await send(next);
         }
       } finally {

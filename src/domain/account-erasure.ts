@@ -51,6 +51,8 @@ export const NON_PERSONAL_AUDIT_KEYS: readonly string[] = [
   "os_version",
   "sessions_ended",
   "devices_deactivated",
+  "sessions_deleted",
+  "devices_deleted",
   "deletion_scheduled_for",
   "erased",
 ];
@@ -105,7 +107,7 @@ export async function eraseAccount(sequelize: Sequelize, models: Models, transac
   await q("UPDATE users SET username = NULL, email = NULL, phone_number = NULL, erased_at = now(), updated_at = now() WHERE id = $1", [userId]);
   await writeAudit(
     models,
-    { userId, actorId: options.actorId, action: "account.erased", entityType: "user", entityId: userId, newValues: { erased: true, sessions_ended: sessions, devices_deactivated: devices } },
+    { userId, actorId: options.actorId, action: "account.erased", entityType: "user", entityId: userId, newValues: { erased: true, sessions_deleted: sessions, devices_deleted: devices } },
     transaction,
   );
   await recordUserChange(models, transaction, userId, "account.deleted");

@@ -77,6 +77,20 @@ export interface Sessions {
   checkPrincipal(principal: Principal): Promise<{ staff: boolean; account?: UserView }>;
 }
 
+/** A session row as its user sees it; `current` when it is the session `currentId`. */
+export function sessionViewOf(s: Session, currentId: string | undefined): SessionView {
+  return {
+    sessionId: s.id,
+    current: s.id === currentId,
+    ipAddress: s.ipAddress ?? "",
+    userAgent: s.userAgent ?? "",
+    device: { deviceId: s.deviceId ?? undefined, deviceType: s.deviceType ?? undefined, deviceName: s.deviceName ?? undefined, appVersion: s.appVersion ?? undefined, osVersion: s.osVersion ?? undefined },
+    createdAt: s.createdAt,
+    lastUsedAt: s.lastUsedAt,
+    expiresAt: s.expiresAt,
+  };
+}
+
 /**
  * Ends every live session of `userId` but `except`, inside `transaction`; answers their ids.
  * Account-wide ends (RevokeAllSessions, DeleteAccount) share it.
@@ -99,18 +113,7 @@ export async function liveSessionsOf(models: Pick<Models, "Session">, userId: st
     order: [["lastUsedAt", "DESC"], ["id", "ASC"]],
   });
   const now = Date.now();
-  return rows
-    .filter((s) => s.expiresAt.getTime() > now)
-    .map((s) => ({
-      sessionId: s.id,
-      current: s.id === currentSessionId,
-      ipAddress: s.ipAddress ?? "",
-      userAgent: s.userAgent ?? "",
-      device: { deviceId: s.deviceId ?? undefined, deviceType: s.deviceType ?? undefined, deviceName: s.deviceName ?? undefined, appVersion: s.appVersion ?? undefined, osVersion: s.osVersion ?? undefined },
-      createdAt: s.createdAt,
-      lastUsedAt: s.lastUsedAt,
-      expiresAt: s.expiresAt,
-    }));
+  return rows.filter((s) => s.expiresAt.getTime() > now).map((s) => sessionViewOf(s, currentSessionId));
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -16,8 +16,8 @@ import {
   RevokeAllSessionsResponseSchema,
   RevokeSessionResponseSchema,
   SessionSchema,
-  type Session,
   UserAuthService,
+  type Session,
   VerifyOtpResponseSchema,
 } from "../../gen/identity/v1/auth_pb.js";
 import { DeviceInfoSchema, type DeviceInfo } from "../../gen/identity/v1/common_pb.js";
@@ -47,19 +47,7 @@ const PURPOSES: Record<number, DomainPurpose> = {
 const purposeOf = (p: OtpPurpose): DomainPurpose => PURPOSES[p] as DomainPurpose;
 const channelOf = (c: OtpChannel): DomainChannel | undefined => ({ [OtpChannel.SMS]: "SMS", [OtpChannel.EMAIL]: "EMAIL" })[c as number] as DomainChannel | undefined;
 
-/** The signed-in caller of an OPTIONAL_USER method (the interceptor put the account its session check read). */
-function otpCallerOf(caller: Caller): OtpCaller | undefined {
-  const { principal, account } = caller;
-  if (principal?.kind !== "user" || account?.id !== principal.subject) return undefined;
-  return { userId: account.id, email: account.email, phoneNumber: account.phoneNumber };
-}
-
-function deviceOf(d: DeviceInfo | undefined): DeviceInfoInput | undefined {
-  if (!d) return undefined;
-  return { deviceId: d.deviceId, deviceType: deviceTypeFromProto(d.deviceType), deviceName: d.deviceName, appVersion: d.appVersion, osVersion: d.osVersion };
-}
-
-/** The Session message of a live session (ListSessions, AdminService.GetUser). */
+/** The Session message of a session. */
 export function sessionMessage(s: SessionView): Session {
   return create(SessionSchema, {
     sessionId: s.sessionId,
@@ -71,6 +59,18 @@ export function sessionMessage(s: SessionView): Session {
     lastUsedAt: timestampFromDate(s.lastUsedAt),
     expiresAt: timestampFromDate(s.expiresAt),
   });
+}
+
+/** The signed-in caller of an OPTIONAL_USER method (the interceptor put the account its session check read). */
+function otpCallerOf(caller: Caller): OtpCaller | undefined {
+  const { principal, account } = caller;
+  if (principal?.kind !== "user" || account?.id !== principal.subject) return undefined;
+  return { userId: account.id, email: account.email, phoneNumber: account.phoneNumber };
+}
+
+function deviceOf(d: DeviceInfo | undefined): DeviceInfoInput | undefined {
+  if (!d) return undefined;
+  return { deviceId: d.deviceId, deviceType: deviceTypeFromProto(d.deviceType), deviceName: d.deviceName, appVersion: d.appVersion, osVersion: d.osVersion };
 }
 
 export function createAuthServiceImpl({ auth, changeIdentifier, otp, sessions }: AuthRpcDeps): ServiceImpl<typeof UserAuthService> {

@@ -48,7 +48,7 @@ export function kycStatusToProto(status: KycStatusValue): KycStatus {
   return KYC_STATUS_TO_PROTO[status];
 }
 
-function documentTypeToProto(type: DocumentTypeValue | null): DocumentType {
+export function documentTypeToProto(type: DocumentTypeValue | null): DocumentType {
   return type ? DOCUMENT_TYPE_TO_PROTO[type] : DocumentType.UNSPECIFIED;
 }
 

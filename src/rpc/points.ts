@@ -18,7 +18,7 @@ export interface PointsRpcDeps {
   points: PointsDomain;
 }
 
-function transactionMessage(e: LedgerEntry): PointsTransaction {
+export function transactionMessage(e: LedgerEntry): PointsTransaction {
   return create(PointsTransactionSchema, {
     id: e.id,
     userId: e.userId,

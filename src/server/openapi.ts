@@ -168,8 +168,9 @@ function operation(binding: RestBinding, schemas: SchemaSet): OpenApiOperation {
       ...(restricted ? { "403": { ...errorRef, description: "permission_denied: the caller may not call this method." } } : {}),
       default: errorRef,
     },
-    // Public operations say so (an empty requirement); OPTIONAL_USER: anonymous or with a token.
-    security: protectedCall ? (policy === AuthPolicy.OPTIONAL_USER ? [{}, { bearerAuth: [] }] : [{ bearerAuth: [] }]) : [],
+    // Public operations say so (an empty requirement), rather than leaving it unsaid;
+    // OPTIONAL_USER: anonymous or with a token (the empty requirement makes the token optional).
+    security: !protectedCall ? [] : policy === AuthPolicy.OPTIONAL_USER ? [{}, { bearerAuth: [] }] : [{ bearerAuth: [] }],
     "x-auth-policy": (AuthPolicySchema.value[policy]?.name ?? "").replace(/^AUTH_POLICY_/, "").toLowerCase(),
   };
 }

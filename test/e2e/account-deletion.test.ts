@@ -121,6 +121,17 @@ describe("account lifecycle: DeleteAccount, restore by Login, purge-deleted-acco
       expect(login).to.include({ userId: user.userId, accountRestored: true });
     });
 
+    it("a DELETE_ACCOUNT proof of an identifier the account no longer has is refused (unauthenticated, nothing changed)", async () => {
+      const user = await signUpWithEmail(server.url);
+      const stale = await proveAs(server.url, user.accessToken, user.email, OtpPurpose.DELETE_ACCOUNT, smtp);
+      const next = `moved.${Date.now()}@example.com`;
+      await auth().changeIdentifier({ verificationToken: await proveAs(server.url, user.accessToken, next, OtpPurpose.CHANGE_IDENTIFIER, smtp) }, bearer(user.accessToken));
+      const before = await auditCount(server);
+      expect(await codeOf(account().deleteAccount({ verificationToken: stale }, bearer(user.accessToken)))).to.equal(Code.Unauthenticated);
+      expect(await auditCount(server)).to.equal(before);
+      expect((await auth().getMe({}, bearer(user.accessToken))).user!.isActive).to.equal(true);
+    });
+
     it("an account staff deactivated stays permission_denied on Login (no restore)", async () => {
       const user = await signUp(server.url);
       await server.app.stores.models.User.update({ isActive: false, deactivatedAt: new Date() }, { where: { id: user.userId } });

@@ -187,6 +187,27 @@ describe("account lifecycle: caller-bound OTP purposes, ChangeIdentifier, Revoke
       expect(fresh.userId).to.not.equal(user.userId);
     });
 
+    it("a notice that cannot be delivered does not undo or fail the change (it is logged)", async () => {
+      const user = await signUp(server.url);
+      const real = testPhone().replace("+1555", "+44791");
+      const c = auth();
+      const before = sms.messages.length;
+      await c.requestOtp({ identifier: real, purpose: OtpPurpose.CHANGE_IDENTIFIER }, bearer(user.accessToken));
+      const code = /\b(\d{6})\b/.exec(sms.messages[before]!.form.Body!)![1]!;
+      const token = (await c.verifyOtp({ identifier: real, otp: code, purpose: OtpPurpose.CHANGE_IDENTIFIER }, bearer(user.accessToken))).verificationToken;
+      await c.changeIdentifier({ verificationToken: token }, bearer(user.accessToken));
+      // Now the old number is a real one: its notice fails at the provider.
+      sms.status = 500;
+      try {
+        const next = testPhone();
+        const res = await c.changeIdentifier({ verificationToken: await proveAs(server.url, user.accessToken, next, OtpPurpose.CHANGE_IDENTIFIER) }, bearer(user.accessToken));
+        expect(res.user!.phoneNumber).to.equal(next);
+        expect(server.logs.some((l) => l.msg === "notice delivery failed" && l.reason === "sms delivery failed: HTTP 500")).to.equal(true);
+      } finally {
+        sms.status = 201;
+      }
+    });
+
     it("over REST: POST /api/users/me/identifier answers the user; already_exists after proof for a taken identifier, changing nothing", async () => {
       const alice = await signUpWithEmail(server.url);
       const bob = await signUpWithEmail(server.url);

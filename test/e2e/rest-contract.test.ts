@@ -53,7 +53,9 @@ describe("REST contract (plain HTTP/1.1 JSON)", function () {
       const { verificationToken } = await auth.verifyOtp({ identifier: phone, otp: TEST_CODE, purpose: OtpPurpose.LOGIN });
       const login = await call("POST", "/api/auth/login", { body: { identifier: phone, verification_token: verificationToken, device: { device_id: "d1", device_type: "DEVICE_TYPE_IOS" } } });
       expect(login.status).to.equal(200);
-      expect(keys(login.body)).to.deep.equal(["access_token", "expires_in", "refresh_token", "session_id", "user_id"]);
+      // account_restored (DESIGN §10): false for an ordinary sign-in.
+      expect(keys(login.body)).to.deep.equal(["access_token", "account_restored", "expires_in", "refresh_token", "session_id", "user_id"]);
+      expect(login.body.account_restored).to.equal(false);
       expect(login.body.user_id).to.equal(reg.body.user_id);
 
       const refreshed = await call("POST", "/api/auth/token/refresh", { body: { refresh_token: login.body.refresh_token } });
@@ -187,6 +189,8 @@ describe("REST contract (plain HTTP/1.1 JSON)", function () {
         "DELETE /api/users/devices/{device_id}", "GET /api/users/profile", "PUT /api/users/profile",
         "GET /api/users/analytics/usage-stats", "POST /api/users/kyc", "GET /api/users/kyc/status", "GET /api/admin/kyc",
         "POST /api/admin/kyc/{user_id}/review", "GET /api/users/wallet", "GET /api/users/wallet/transactions", "POST /api/admin/points/adjust",
+        // DESIGN §10
+        "POST /api/auth/sessions/revoke-all", "POST /api/users/me/identifier", "POST /api/users/me/delete", "GET /api/users/me/export", "GET /api/users/me/activity",
         "GET /api/admin/users", "GET /api/admin/users/{user_id}", "POST /api/admin/users/{user_id}/active",
         "POST /api/admin/users/{user_id}/sessions/revoke", "GET /api/admin/audit-logs",
       ]);

@@ -159,7 +159,7 @@ describe("REST gateway (e2e)", () => {
       const res = await call("POST", "/api/auth/login", { body: { identifier: "ada@example.com", verification_token: "vt" } });
       expect(res.status).to.equal(200);
       expect(res.headers.get("content-type")).to.equal("application/json");
-      expect(res.json).to.deep.equal({ user_id: "u-1", access_token: "at-1", refresh_token: "rt-1", expires_in: 900, session_id: "" });
+      expect(res.json).to.deep.equal({ user_id: "u-1", access_token: "at-1", refresh_token: "rt-1", expires_in: 900, session_id: "", account_restored: false });
     });
 
     it("accepts proto (snake_case) and JSON (lowerCamelCase) field names, nested too", async () => {

@@ -147,6 +147,25 @@ describe("SDK (identity-service/client)", function () {
     });
   }
 
+  it("carries the session to the account methods and to codes that need a caller, renewing an expired token first", async function () {
+    this.timeout(60_000);
+    const sent = recorder();
+    const client = createIdentityClient({ transport: createNodeTransport({ baseUrl: server.url, protocol: "connect", interceptors: [sent.interceptor] }) });
+    const reg = await signUpWith(client);
+    const me = (await client.auth.getMe({})).user!;
+    expect((await client.account.exportAccountData({})).user?.id).to.equal(reg.userId);
+    // The access token expires: the caller-bound code request is refused, renewed and sent again.
+    await untilRefused(server.url, reg.accessToken);
+    await client.auth.requestOtp({ identifier: me.phoneNumber, purpose: OtpPurpose.DELETE_ACCOUNT });
+    expect(sent.count("RefreshToken")).to.equal(1);
+    const renewed = (await client.tokens.get())!.accessToken;
+    expect(sent.calls.filter((c) => c.method === "RequestOtp").at(-1)).to.deep.equal({ method: "RequestOtp", authorization: `Bearer ${renewed}` });
+    const { verificationToken } = await client.auth.verifyOtp({ identifier: me.phoneNumber, otp: TEST_CODE, purpose: OtpPurpose.DELETE_ACCOUNT });
+    const deleted = await client.account.deleteAccount({ verificationToken });
+    expect(deleted.erased).to.equal(false);
+    expect((await client.account.listMyActivity({}).catch((e: unknown) => e)) instanceof Error).to.equal(true);
+  });
+
   for (const protocol of ["connect", "grpc-web"] as const) {
     it(`works with the web transport over ${protocol} (fetch)`, async () => {
       const client = createIdentityClient({ transport: createWebTransport({ baseUrl: server.url, protocol }) });
