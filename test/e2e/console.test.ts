@@ -100,6 +100,21 @@ describe("Staff console in Chromium", function () {
     }
   });
 
+  it("says the service is unavailable when it cannot be reached", async () => {
+    const { context, page } = await newPage();
+    try {
+      await page.goto(`${server.url}/console/`);
+      // The network refuses the API call, as with the service down.
+      await page.route("**/identity.v1.UserAuthService/RequestOtp", (route) => route.abort("connectionrefused"));
+      await page.getByLabel("E-mail or phone number").fill("+15550000000");
+      await page.getByRole("button", { name: "Send code" }).click();
+      await page.getByRole("alert").filter({ hasText: "Service unavailable" }).waitFor({ timeout: 30_000 });
+      await shot(page, "00-service-unavailable");
+    } finally {
+      await context.close();
+    }
+  });
+
   describe("signed in as staff", () => {
     let context: BrowserContext;
     let page: Page;
