@@ -29,12 +29,22 @@ const app = await startApp(config, logger).catch((err: unknown) => {
   process.exit(1);
 });
 
+/** After the grace, how long the orderly stop may take before the process exits regardless. */
+const FORCED_EXIT_AFTER_GRACE_MS = 1_500;
+
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, "shutting down");
+    // The grace is a promise: at its end the calls in flight are abandoned (their database work
+    // cancelled, each answered unavailable), and the process is gone within grace + 2 s even if
+    // something (a store that does not answer, a job) keeps the orderly stop from finishing.
+    setTimeout(() => {
+      logger.error({ graceSeconds: config.shutdownGraceSeconds }, "shutdown overran its grace: exiting now");
+      process.exit(1);
+    }, config.shutdownGraceSeconds * 1000 + FORCED_EXIT_AFTER_GRACE_MS).unref();
     app.close().then(
       () => {
         logger.info("stopped");

@@ -9,7 +9,7 @@
 // only an account whose deletion is pending and not yet due — an account staff or the
 // inactivity job deactivated has no pending deletion and stays refused.
 import type { Sequelize } from "sequelize";
-import { queryPrepared, writeAudit, type Models } from "../store/index.js";
+import { queryPrepared, runTransaction, writeAudit, type Models } from "../store/index.js";
 import { eraseAccount } from "./account-erasure.js";
 import { audited } from "./audit.js";
 import type { Caller, Principal } from "./caller.js";
@@ -51,7 +51,7 @@ export function createAccountDeletion({ sequelize, models, otp, graceSeconds }: 
       const proven = await otp.peekVerificationToken(verificationToken, "DELETE_ACCOUNT", userId);
       // The sessions end in the transaction: every instance refuses their tokens at once (the
       // session check reads the database on every call).
-      return sequelize.transaction(async (t) => {
+      return runTransaction(sequelize, caller.signal, async (t) => {
         const user = await models.User.findByPk(userId, { transaction: t, lock: t.LOCK.UPDATE });
         if (!user || user.erasedAt) throw unauthenticated("Session has ended");
         if (user.deletionScheduledFor) throw failedPrecondition("The deletion of this account was already requested");
@@ -89,7 +89,7 @@ export function createAccountDeletion({ sequelize, models, otp, graceSeconds }: 
     },
 
     async restore(caller, userId) {
-      return sequelize.transaction(async (t) => {
+      return runTransaction(sequelize, caller.signal, async (t) => {
         const rows = await queryPrepared<{ id: string }>(
           sequelize,
           `UPDATE users SET is_active = true, deactivated_at = NULL, deletion_requested_at = NULL, deletion_scheduled_for = NULL, updated_at = now()

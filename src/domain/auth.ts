@@ -3,7 +3,7 @@
 // caller who has proven they own the identifier (Login → not_found, Register → already_exists).
 import { Op, UniqueConstraintError, type Sequelize } from "sequelize";
 import type { Logger } from "../logger.js";
-import { whereLower, writeAudit, type Models } from "../store/index.js";
+import { runTransaction, whereLower, writeAudit, type Models } from "../store/index.js";
 import { audited } from "./audit.js";
 import { createBatchLoader } from "./batch-loader.js";
 import type { AccountDeletion } from "./account-deletion.js";
@@ -99,7 +99,7 @@ export function createAuth({ sequelize, models, otp, sessions, deletion }: AuthD
       }
 
       try {
-        return await sequelize.transaction(async (t) => {
+        return await runTransaction(sequelize, caller.signal, async (t) => {
           const taken = await models.User.findOne({
             where: { [Op.or]: [whereLower("username", username), ...(email ? [whereLower("email", email)] : []), ...(phone ? [{ phoneNumber: phone }] : [])] },
             transaction: t,

@@ -31,6 +31,13 @@ export interface Caller {
   /** The signed-in user's account as the session check of this very call read it. */
   account?: UserView;
   meta: RequestMeta;
+  /**
+   * Aborted when the call is abandoned: its deadline passed, the client went away, or the
+   * server's shutdown grace ended. Database work of the call passes it on (runTransaction), so
+   * that the work is cancelled and rolled back. Read it only when starting such work: on the
+   * unary gRPC path it is made on first read.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** The id of the signed-in user making the call: every query of "my" records is scoped to it. */

@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import { Op, QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { writeAudit } from "../store/audit-writer.js";
+import { runTransaction } from "../store/transaction.js";
 import type { DeviceTypeValue, Models, UserDevice } from "../store/models/index.js";
 import { audited, changedFields, type AuditEntry } from "./audit.js";
 import { callerUserId, type Caller } from "./caller.js";
@@ -207,7 +208,7 @@ export function createDevicesDomain({ sequelize, models }: DevicesDomainDeps): D
     const userId = callerUserId(caller);
     const r = validateRegistration(input);
 
-    return sequelize.transaction(async (transaction) => {
+    return runTransaction(sequelize, caller.signal, async (transaction) => {
       await lockToken(r.fcmToken, transaction);
       const now = new Date();
       const created = await insertIfMissing(userId, r, now, transaction);
@@ -256,7 +257,7 @@ export function createDevicesDomain({ sequelize, models }: DevicesDomainDeps): D
     const userId = callerUserId(caller);
     const deviceId = validateDeviceId(rawDeviceId);
 
-    await sequelize.transaction(async (transaction) => {
+    await runTransaction(sequelize, caller.signal, async (transaction) => {
       // Scoped to the caller: another user's device answers exactly like a missing one.
       const row = await models.UserDevice.findOne({ where: { userId, deviceId }, lock: transaction.LOCK.UPDATE, transaction });
       if (!row) throw notFound("Device not found");

@@ -5,7 +5,7 @@
 // only after the proof, as Register does. Every refusal leaves the token usable and changes
 // nothing.
 import { Op, UniqueConstraintError, type Sequelize } from "sequelize";
-import { whereLower, writeAudit, type Models } from "../store/index.js";
+import { runTransaction, whereLower, writeAudit, type Models } from "../store/index.js";
 import { audited } from "./audit.js";
 import type { Caller, Principal } from "./caller.js";
 import { alreadyExists, failedPrecondition, invalid, unauthenticated } from "./errors.js";
@@ -52,7 +52,7 @@ export function createIdentifierChange({ sequelize, models, otp }: IdentifierCha
     let old: string | null = null;
     let view: UserView;
     try {
-      view = await sequelize.transaction(async (t) => {
+      view = await runTransaction(sequelize, caller.signal, async (t) => {
         const user = await models.User.findByPk(userId, { transaction: t, lock: t.LOCK.UPDATE });
         if (!user?.isActive) throw unauthenticated("Session has ended");
         old = proven.kind === "email" ? user.email : user.phoneNumber;

@@ -11,6 +11,7 @@
 import { ForeignKeyConstraintError, literal, Op, where, type InferAttributes, type Sequelize, type Transaction } from "sequelize";
 import type { Logger } from "../logger.js";
 import { writeAudit } from "../store/audit-writer.js";
+import { runTransaction } from "../store/transaction.js";
 import type { DocumentTypeValue, KycStatusValue, Models, UserKyc } from "../store/models/index.js";
 import { audited, changedFields, type AuditEntry } from "./audit.js";
 import { callerUserId, staffUserId, type Caller } from "./caller.js";
@@ -289,7 +290,7 @@ export function createKycDomain({ sequelize, models, logger }: KycDomainDeps): K
   async function submit(caller: Caller, input: SubmitKycInput): Promise<KycRecord> {
     const userId = callerUserId(caller);
     const submission = validateSubmission(input);
-    const row = await sequelize.transaction(async (transaction) => {
+    const row = await runTransaction(sequelize, caller.signal, async (transaction) => {
       const row = await lockedRecord(userId, transaction);
       if (row.status === "PENDING") throw failedPrecondition("A KYC submission is already pending review");
       if (row.status === "APPROVED") throw failedPrecondition("KYC is already approved");
@@ -354,7 +355,7 @@ export function createKycDomain({ sequelize, models, logger }: KycDomainDeps): K
     const decision = validateReview(input);
     const { userId } = input;
     if (userId === reviewerId) throw permissionDenied("Staff cannot review their own KYC submission");
-    const row = await sequelize.transaction(async (transaction) => {
+    const row = await runTransaction(sequelize, caller.signal, async (transaction) => {
       const row = await models.UserKyc.findByPk(userId, { transaction, lock: transaction.LOCK.UPDATE });
       if (!row || row.status === "NOT_SUBMITTED") throw notFound("No KYC submission for this user");
       if (row.status !== "PENDING") throw failedPrecondition(`The KYC submission is ${row.status}, not PENDING`);

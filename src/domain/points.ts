@@ -17,6 +17,7 @@
 import { createHash } from "node:crypto";
 import { ForeignKeyConstraintError, literal, QueryTypes, UniqueConstraintError, type Sequelize, type Transaction } from "sequelize";
 import { writeAudit } from "../store/audit-writer.js";
+import { runTransaction } from "../store/transaction.js";
 import type { Models, PointsTransaction, UserPoints } from "../store/models/index.js";
 import { audited, changedFields } from "./audit.js";
 import { callerUserId, staffOrServiceActorId, type Caller } from "./caller.js";
@@ -281,7 +282,7 @@ export function createPointsDomain({ sequelize, models, pointsValue }: PointsDom
   }
 
   async function apply(caller: Caller, actorId: string, input: AdjustPointsInput, fingerprint: string): Promise<Adjustment> {
-    return sequelize.transaction(async (transaction) => {
+    return runTransaction(sequelize, caller.signal, async (transaction) => {
       const wallet = await lockWallet(input.userId, transaction);
       // A retry of this user's adjustment that waited for the lock finds the first one here.
       const first = await findByKey(input.idempotencyKey, transaction);

@@ -7,6 +7,7 @@
 // profile and gets the row on the first update.
 import { ForeignKeyConstraintError, type Sequelize, type Transaction } from "sequelize";
 import { writeAudit } from "../store/audit-writer.js";
+import { runTransaction } from "../store/transaction.js";
 import { recordUserChange } from "./outbox.js";
 import type { Models, UserProfile } from "../store/models/index.js";
 import { audited, changedFields } from "./audit.js";
@@ -188,7 +189,7 @@ export function createProfileDomain({ sequelize, models }: ProfileDomainDeps): P
     const values = validateChanges(changes, new Date());
     if (Object.keys(values).length === 0) return get(caller);
 
-    return sequelize.transaction(async (transaction) => {
+    return runTransaction(sequelize, caller.signal, async (transaction) => {
       const row = await lockedProfile(userId, transaction);
       const before = fieldsOf(row);
       const after: ProfileFields = { ...before, ...values };

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { Sequelize, Transaction } from "sequelize";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
-import { queryPrepared, writeAudit, writeChangeWithAudit, writeKeyedChangeWithAudit, type Models, type Session } from "../store/index.js";
+import { queryPrepared, runTransaction, writeAudit, writeChangeWithAudit, writeKeyedChangeWithAudit, type Models, type Session } from "../store/index.js";
 import { audited, type AuditEntry } from "./audit.js";
 import { createBatchLoader } from "./batch-loader.js";
 import type { Caller, Principal } from "./caller.js";
@@ -368,7 +368,7 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
     async logout(caller, refreshToken) {
       const { principal } = caller;
       const other = refreshToken ? parseRefreshToken(refreshToken.trim()) : undefined;
-      await sequelize.transaction(async (t) => {
+      await runTransaction(sequelize, caller.signal, async (t) => {
         const ids = [principal.sessionId, other?.sessionId].filter((id): id is string => !!id);
         const sessions = await models.Session.findAll({ where: { id: [...new Set(ids)], userId: principal.subject }, transaction: t, lock: t.LOCK.UPDATE, order: [["id", "ASC"]] });
         for (const session of sessions) {
@@ -389,7 +389,7 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
       if (!sessionId) throw invalid([{ field: "session_id", description: "required" }]);
       const missing = () => notFound("No such active session");
       if (!UUID.test(sessionId)) throw missing();
-      await sequelize.transaction(async (t) => {
+      await runTransaction(sequelize, caller.signal, async (t) => {
         const session = await models.Session.findOne({ where: { id: sessionId, userId: caller.principal.subject, revokedAt: null }, transaction: t, lock: t.LOCK.UPDATE });
         if (!session || session.expiresAt.getTime() <= Date.now()) throw missing();
         await endSession(t, session, "revoked_by_user");
@@ -400,7 +400,7 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
 
     async revokeAll(caller, keepCurrent) {
       const { principal } = caller;
-      const ended = await sequelize.transaction(async (t) => {
+      const ended = await runTransaction(sequelize, caller.signal, async (t) => {
         const ids = await endUserSessions(sequelize, t, principal.subject, "revoked_all_by_user", keepCurrent ? (principal.sessionId ?? null) : null);
         await writeAudit(
           models,

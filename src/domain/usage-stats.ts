@@ -5,6 +5,7 @@
 // series agree with each other.
 import { QueryTypes, Transaction, type Sequelize } from "sequelize";
 import type { KycStatusValue, Models } from "../store/models/index.js";
+import { runTransaction } from "../store/transaction.js";
 import { callerUserId, type Caller } from "./caller.js";
 import { notFound } from "./errors.js";
 import { profileCompleteness } from "./profiles.js";
@@ -127,7 +128,7 @@ export function createUsageStatsDomain({ sequelize, models }: UsageStatsDomainDe
   async function get(caller: Caller): Promise<UsageStats> {
     const userId = callerUserId(caller);
     const loginActions = [...LOGIN_ACTIONS];
-    return sequelize.transaction({ isolationLevel: Transaction.ISOLATION_LEVELS.REPEATABLE_READ }, async (transaction) => {
+    return runTransaction(sequelize, caller.signal, { isolationLevel: Transaction.ISOLATION_LEVELS.REPEATABLE_READ }, async (transaction) => {
       const user = await models.User.findByPk(userId, { attributes: ["dateJoined", "lastLogin", "lastActivityAt"], transaction });
       if (!user) throw notFound("User not found");
       // Always exactly one row: the aggregates run over a one-row FROM.

@@ -19,6 +19,12 @@
 // grpc-status, grpc-message, grpc-status-details-bin), the same codes for malformed requests
 // as connect-node's gRPC handler.
 //
+// A call abandoned by its deadline or by the end of the shutdown grace is answered at once with
+// that status (deadline_exceeded, unavailable) in proper trailers: its signal aborts first (the
+// database work it started is cancelled and rolled back: store/transaction.ts), and whatever the
+// handler returns later is dropped. A call whose deadline passed while its handler ran answers
+// deadline_exceeded, never the handler's result.
+//
 // The context is built for the common case, where nobody looks at the call's signal: the
 // AbortController is made only when the signal is read (or a deadline needs it), the call is
 // told of a shutdown through a set of live calls rather than a listener of its own, and the
@@ -91,6 +97,7 @@ const CALL_ENDED = new ConnectError("the call ended", Code.Canceled);
 const NO_TIMEOUT = (): undefined => undefined;
 const RESPONSE_HEADER = Object.freeze({ "content-type": contentTypeProto });
 const RESPONSE_TRAILER = Object.freeze({ "grpc-status": "0" });
+const deadlineExceeded = () => new ConnectError("the operation timed out", Code.DeadlineExceeded);
 
 /** The context of one call on this path (see the top of this file). */
 class UnaryCallContext implements HandlerContext {
@@ -104,6 +111,10 @@ class UnaryCallContext implements HandlerContext {
   request?: UnaryRequest;
   /** Where the call is among the calls in flight (InFlight). */
   inFlightIndex = -1;
+  /** Set once the response is on its way (or can no longer be sent): later answers are dropped. */
+  answered = false;
+  /** When the deadline passes (performance.now()); undefined without a grpc-timeout. */
+  private readonly deadline?: number;
   private controller?: AbortController;
   private timer?: NodeJS.Timeout;
   private ended = false;
@@ -116,14 +127,21 @@ class UnaryCallContext implements HandlerContext {
     private readonly headers: http2.IncomingHttpHeaders,
     readonly values: ContextValues,
     timeoutMs: number | undefined,
+    private readonly requestId: string,
     private readonly onEnd: (call: UnaryCallContext) => void,
   ) {
     this.requestHeader = new CallHeaders(headers);
     if (timeoutMs !== undefined) {
-      const deadline = Date.now() + timeoutMs;
-      this.timeoutMs = () => deadline - Date.now();
-      this.timer = setTimeout(() => this.end(new ConnectError("the operation timed out", Code.DeadlineExceeded)), Math.max(timeoutMs, 0));
+      const deadline = performance.now() + timeoutMs;
+      this.deadline = deadline;
+      this.timeoutMs = () => deadline - performance.now();
+      this.timer = setTimeout(() => this.end(deadlineExceeded()), Math.max(timeoutMs, 0));
     }
+  }
+
+  /** True once the deadline (if any) has passed, even when its timer has not fired yet. */
+  get expired(): boolean {
+    return this.deadline !== undefined && performance.now() >= this.deadline;
   }
 
   get method(): UnarySpec["method"] {
@@ -153,7 +171,11 @@ class UnaryCallContext implements HandlerContext {
     this.endObservation = end;
   }
 
-  /** Ends the call once: aborts its signal (when anyone holds it) and ends its observation. */
+  /**
+   * Ends the call once: aborts its signal (when anyone holds it: the work it started is
+   * cancelled), answers with the reason if the call was not answered yet (deadline, shutdown),
+   * and ends its observation.
+   */
   end(reason: unknown): void {
     if (this.ended) return;
     this.ended = true;
@@ -161,11 +183,54 @@ class UnaryCallContext implements HandlerContext {
     clearTimeout(this.timer);
     this.onEnd(this);
     this.controller?.abort(reason);
+    let answeredWith: ConnectError | undefined;
+    if (!this.answered && !this.stream.closed && !this.stream.destroyed) {
+      answeredWith = reason instanceof ConnectError ? reason : new ConnectError("internal error", Code.Internal, undefined, undefined, reason);
+      setTrailerStatus(this.responseTrailer, answeredWith);
+      const refused = this.answer(undefined);
+      if (refused !== undefined) answeredWith = new ConnectError("internal error", Code.Internal, undefined, undefined, refused);
+    }
+    this.answered = true;
     const observation = this.endObservation;
     // Let go of what only the call in flight needed (see "Letting go" at the top of this file).
     this.endObservation = undefined;
     this.request = undefined;
-    observation?.(reason === CALL_ENDED ? undefined : reason);
+    observation?.(reason === CALL_ENDED ? undefined : reason, answeredWith);
+  }
+
+  /**
+   * Sends the response: headers, the message (none for an error) and the trailers, once; later
+   * calls do nothing. Returns what HTTP/2 threw when it refused the headers (a handler's invalid
+   * metadata): the stream is then reset.
+   */
+  answer(body: Buffer | undefined): unknown {
+    if (this.answered) return undefined;
+    this.answered = true;
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed) return undefined;
+    try {
+      const trailers: http2.OutgoingHttpHeaders = {};
+      this.responseTrailer.copyTo(trailers);
+      const onWantTrailers = () => {
+        stream.off("wantTrailers", onWantTrailers);
+        try {
+          stream.sendTrailers(trailers);
+        } catch {
+          // Trailers HTTP/2 refuses (a handler's invalid metadata): the call cannot end properly.
+          stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        }
+      };
+      stream.on("wantTrailers", onWantTrailers);
+      const head: http2.OutgoingHttpHeaders = { "x-request-id": this.requestId };
+      this.responseHeader.copyTo(head);
+      head[":status"] = 200;
+      stream.respond(head, { waitForTrailers: true });
+      stream.end(body);
+      return undefined;
+    } catch (err) {
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      return err;
+    }
   }
 
   /** The context a handler sees when an interceptor passed on a request of its own. */
@@ -337,61 +402,43 @@ export function createGrpcUnaryPath(opts: GrpcUnaryOptions): GrpcUnaryPath {
   async function handle(spec: UnarySpec, invoke: UnaryFn, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, meta: RequestMeta): Promise<void> {
     const grpcTimeout = headers["grpc-timeout"];
     const timeout = grpcTimeout === undefined ? undefined : parseTimeout(Array.isArray(grpcTimeout) ? grpcTimeout.join(", ") : grpcTimeout, Number.MAX_SAFE_INTEGER);
-    const call = new UnaryCallContext(spec, stream, headers, contextValuesOf(meta), timeout?.timeoutMs, forget);
+    const call = new UnaryCallContext(spec, stream, headers, contextValuesOf(meta), timeout?.timeoutMs, meta.requestId, forget);
     call.observe(opts.startCall(call));
     live.add(call);
     if (opts.shutdownSignal.aborted) call.end(opts.shutdownSignal.reason);
-    let answered = false;
     const onClose = () => {
       stream.off("close", onClose);
-      if (!answered) call.end(new ConnectError(`http/2 stream closed with error code ${stream.rstCode}`, Code.Canceled));
+      if (!call.answered) call.end(new ConnectError(`http/2 stream closed with error code ${stream.rstCode}`, Code.Canceled));
     };
     stream.on("close", onClose);
     // A peer's reset with an error code is also emitted as an error: without a listener it would
     // take the process down. It ends the call through "close" above.
     stream.on("error", ignore);
 
-    let body: Buffer = Buffer.alloc(0);
+    let body: Buffer | undefined;
     let error: ConnectError | undefined;
     try {
       // Like connect: a bad grpc-timeout fails the call before its body is read.
       if (timeout?.error) throw timeout.error;
       const input = parseRequest(spec, await readBody(stream, opts.readMaxBytes + HEADER_SIZE), opts.readMaxBytes);
+      // Abandoned meanwhile (deadline, shutdown, client gone): the call has its answer.
+      if (call.answered) return;
       call.request = newRequest(call, input);
       const { message, header, trailer } = await invoke(call.request);
+      if (call.answered) return;
+      // The deadline passed while the handler ran (its timer may not have fired yet).
+      if (call.expired) return call.end(deadlineExceeded());
       adopt(header, call.responseHeader);
       adopt(trailer, call.responseTrailer);
       body = envelope(toBinary(spec.method.output, message));
     } catch (err) {
+      if (call.answered) return;
       error = err instanceof ConnectError ? err : new ConnectError("internal error", Code.Internal, undefined, undefined, err);
       setTrailerStatus(call.responseTrailer, error);
-    }
-    answered = true;
-    try {
-      if (!stream.destroyed && !stream.closed) {
-        const trailers: http2.OutgoingHttpHeaders = {};
-        call.responseTrailer.copyTo(trailers);
-        const onWantTrailers = () => {
-          stream.off("wantTrailers", onWantTrailers);
-          try {
-            stream.sendTrailers(trailers);
-          } catch {
-            // Trailers HTTP/2 refuses (a handler's invalid metadata): the call cannot end properly.
-            stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-          }
-        };
-        stream.on("wantTrailers", onWantTrailers);
-        const head: http2.OutgoingHttpHeaders = { "x-request-id": meta.requestId };
-        call.responseHeader.copyTo(head);
-        head[":status"] = 200;
-        stream.respond(head, { waitForTrailers: true });
-        stream.end(body);
-      }
-    } catch (err) {
-      // Headers a handler set that HTTP/2 refuses: the call cannot be answered properly.
-      error = new ConnectError("internal error", Code.Internal, undefined, undefined, err);
-      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     } finally {
+      // Headers HTTP/2 refuses: the call could not be answered properly.
+      const refused = call.answer(body);
+      if (refused !== undefined) error = new ConnectError("internal error", Code.Internal, undefined, undefined, refused);
       call.end(error ?? CALL_ENDED);
     }
   }

@@ -170,6 +170,31 @@ function callError(req: UnaryRequest | StreamRequest, err: unknown): ConnectErro
   return req.signal.aborted && !(err instanceof ConnectError) && !(err instanceof DomainError) ? ConnectError.from(req.signal.reason) : toConnectError(err);
 }
 
+/**
+ * For connect-node's protocol handlers (Connect, gRPC-Web, gRPC beside the fast path, and the
+ * REST gateway through them): connect-node aborts a call's signal at its deadline, when the
+ * client goes and at the end of the shutdown grace, but waits for the handler and sends
+ * whatever it returns, even after that. This answers a unary call with the signal's reason
+ * (deadline_exceeded, unavailable) as soon as it aborts, and never with a result that came
+ * after; the handler's database work is cancelled through the same signal (Caller.signal). The
+ * unary gRPC fast path does the same itself (grpc-unary.ts), without this interceptor.
+ */
+export const abandonOnAbort: Interceptor = (next) => async (req) => {
+  if (req.stream) return next(req);
+  const signal = req.signal;
+  signal.throwIfAborted();
+  let onAbort!: () => void;
+  const abandoned = new Promise<never>((_, reject) => (onAbort = () => reject(signal.reason)));
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    const res = await Promise.race([next(req), abandoned]);
+    signal.throwIfAborted();
+    return res;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+};
+
 async function* mapStreamErrors<T>(messages: AsyncIterable<T>, map: (err: unknown) => ConnectError): AsyncIterable<T> {
   try {
     yield* messages;
@@ -188,8 +213,12 @@ interface CallRecord {
 
 const callRecordKey = createContextKey<CallRecord | undefined>(undefined, { description: "call observation" });
 
-/** Ends the observation of a call (once; later calls do nothing), with what ended it: an error, or nothing for a call that completed. */
-export type EndCall = (reason?: unknown) => void;
+/**
+ * Ends the observation of a call (once; later calls do nothing), with what ended it: an error, or
+ * nothing for a call that completed. `answered`: the error the call was answered with whatever
+ * the interceptors saw (a call abandoned at its deadline or at shutdown).
+ */
+export type EndCall = (reason?: unknown, answered?: ConnectError) => void;
 
 export interface CallObserver {
   /** Starts a call's clock; the call is logged and counted when the returned function is called. */
@@ -208,12 +237,12 @@ export interface CallObserver {
  * directly (start). A malformed or oversized request is therefore logged and counted too.
  */
 export function callObserver(logger: Logger, metrics: Metrics): CallObserver {
-  const finish = (ctx: HandlerContext, record: CallRecord, started: bigint, reason: unknown) => {
+  const finish = (ctx: HandlerContext, record: CallRecord, started: bigint, reason: unknown, answered: ConnectError | undefined) => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     // After a success connect-node aborts without a reason (which reads as "canceled"), so the
     // interceptor's view wins; the reason decides for calls that never reached it (request
     // unreadable or too large) or that ended before it settled (client gone, deadline).
-    const error = record.outcome ? record.outcome.error : reason === undefined ? undefined : ConnectError.from(reason, Code.Internal);
+    const error = answered ?? (record.outcome ? record.outcome.error : reason === undefined ? undefined : ConnectError.from(reason, Code.Internal));
     const code = codeName(error?.code);
     const service = ctx.service.typeName;
     const method = ctx.method.name;
@@ -232,10 +261,10 @@ export function callObserver(logger: Logger, metrics: Metrics): CallObserver {
     const record: CallRecord = {};
     ctx.values.set(callRecordKey, record);
     let ended = false;
-    return (reason) => {
+    return (reason, answered) => {
       if (ended) return;
       ended = true;
-      finish(ctx, record, started, reason);
+      finish(ctx, record, started, reason, answered);
     };
   };
 

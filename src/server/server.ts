@@ -11,7 +11,7 @@ import { createCors } from "./cors.js";
 import { createGrpcUnaryPath } from "./grpc-unary.js";
 import { createReadiness, healthRoutes, registerHealth, type ReadinessCheck } from "./health.js";
 import { sendError, strictUtf8, type NodeRequest, type NodeResponse, type PlainRoute, type PlainRouteContext } from "./http.js";
-import { callObserver, contextValuesFor, errorInterceptor, readRequestMeta, requestMetaOf, toConnectError, trustedProxies } from "./interceptors.js";
+import { abandonOnAbort, callObserver, contextValuesFor, errorInterceptor, readRequestMeta, requestMetaOf, toConnectError, trustedProxies } from "./interceptors.js";
 import { startListener, type ListenerTimeouts } from "./listener.js";
 import { createMetrics } from "./metrics.js";
 import { createPreRouting, undecodableAsInvalidArgument } from "./protocol-answers.js";
@@ -67,7 +67,9 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       registerHealth(r, readiness, () => [...new Set(r.handlers.map((h) => h.service.typeName))]);
       registerReflection(r);
     },
-    interceptors,
+    // connect-node would still send a handler's result after the call's deadline or the shutdown
+    // grace: abandonOnAbort answers such calls at once (the fast path does so itself).
+    interceptors: [observer.interceptor, errorInterceptor, abandonOnAbort, ...(deps.interceptors ?? [])],
     acceptCompression,
     requestGate(ctx) {
       undecodableAsInvalidArgument(ctx);

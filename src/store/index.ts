@@ -12,6 +12,7 @@ export { writeAudit, writeChangeWithAudit, writeKeyedChangeWithAudit } from "./a
 export * from "./models/index.js";
 export { queryPrepared } from "./prepared.js";
 export { defineScript } from "./redis.js";
+export { runTransaction } from "./transaction.js";
 
 export interface Stores {
   sequelize: Sequelize;

@@ -1,14 +1,19 @@
 // The service as a process, the way `npm start` runs it: configuration errors, reflection
-// with buf curl against the full app, and SIGTERM letting an in-flight call finish.
+// with buf curl against the full app, SIGTERM letting an in-flight call finish, and the calls
+// still running at the end of the grace abandoned (their writes cancelled) and answered.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "chai";
-import { Code } from "@connectrpc/connect";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import pg from "pg";
 import { QueryTypes } from "sequelize";
 import { KycService } from "../../gen/identity/v1/kyc_pb.js";
-import { bearer, clientFor, signUp } from "../support/clients.js";
+import { ProfileService, UpdateProfileRequestSchema, UpdateProfileResponseSchema } from "../../gen/identity/v1/profile_pb.js";
+import { bearer, bearerMetadata, clientFor, grpcJsClient, grpcUnary, signUp } from "../support/clients.js";
 import { codeOf } from "../support/failures.js";
 import { startTestServer, testServerEnv, type TestServer } from "../support/server.js";
 
@@ -80,6 +85,54 @@ describe("the service process", function () {
     expect(response).to.match(/^HTTP\/1\.1 200/);
     expect(await exited).to.equal(0);
     socket.destroy();
+  });
+
+  it("at the grace, cancels the database work of calls still in flight, answers them unavailable (gRPC and Connect) and exits within grace + 2 s", async () => {
+    const graceSeconds = 2;
+    const env = testServerEnv({ LOG_LEVEL: "info", PORT: "0", SHUTDOWN_GRACE_SECONDS: String(graceSeconds) });
+    const { child, output, exited } = startMain(env);
+    await waitFor(() => /"identity service started"/.test(output()), 30000);
+    const url = /"url":"(http:\/\/[^"]+)"/.exec(output())![1]!;
+    const [grpcUser, connectUser] = [await signUp(url), await signUp(url)];
+    const db = new pg.Client(env.DATABASE_URL);
+    await db.connect();
+    const grpcClient = grpcJsClient(Number(new URL(url).port));
+    try {
+      // The service's UpdateProfile writes the profile, then waits to insert its outbox row.
+      await db.query("BEGIN");
+      await db.query("LOCK TABLE outbox IN SHARE MODE");
+      const change = { fullName: "Changed At Shutdown" };
+      const viaGrpc = grpcUnary(grpcClient, "/identity.v1.ProfileService/UpdateProfile", UpdateProfileRequestSchema, UpdateProfileResponseSchema, create(UpdateProfileRequestSchema, change), bearerMetadata(grpcUser.accessToken)).then(
+        () => "answered",
+        (e: grpc.ServiceError) => [e.code, e.details],
+      );
+      const viaConnect = clientFor(ProfileService, url, "connect-json-h1").updateProfile(change, bearer(connectUser.accessToken)).then(
+        () => "answered",
+        (e: unknown) => [ConnectError.from(e).code, ConnectError.from(e).rawMessage],
+      );
+      const waiting = async () => (await db.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rowCount ?? 0;
+      for (let i = 0; (await waiting()) < 2; i++) {
+        if (i > 400) throw new Error("the writes never started waiting");
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const signalled = Date.now();
+      child.kill("SIGTERM");
+      expect(await viaGrpc).to.deep.equal([grpc.status.UNAVAILABLE, "Server is shutting down"]);
+      expect(await viaConnect).to.deep.equal([Code.Unavailable, "Server is shutting down"]);
+      // Exits while this test still holds the lock: the writes were cancelled, not waited for.
+      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running"), 20000))]);
+      const seconds = (Date.now() - signalled) / 1000;
+      expect(code).to.equal(0);
+      expect(seconds).to.be.below(graceSeconds + 2);
+      expect(await waiting()).to.equal(0);
+    } finally {
+      await db.query("ROLLBACK");
+      grpcClient.close();
+      child.kill("SIGKILL");
+    }
+    const { rows } = await db.query<{ full_name: string | null }>("SELECT full_name FROM user_profiles WHERE user_id = ANY($1::uuid[])", [[grpcUser.userId, connectUser.userId]]);
+    await db.end();
+    expect(rows.map((r) => r.full_name)).to.not.include("Changed At Shutdown");
   });
 
   describe("operator commands", () => {

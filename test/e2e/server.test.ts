@@ -22,7 +22,7 @@ import pg from "pg";
 import { BadRequestSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { ServerReflection, ServerReflectionRequestSchema, type ServerReflectionResponse } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { HealthCheckRequestSchema, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "../../gen/grpc/health/v1/health_pb.js";
-import { GetMeRequestSchema, GetMeResponseSchema, LoginRequestSchema, LoginResponseSchema, UserAuthService } from "../../gen/identity/v1/auth_pb.js";
+import { GetMeRequestSchema, GetMeResponseSchema, LoginRequestSchema, LoginResponseSchema, RefreshTokenRequestSchema, RefreshTokenResponseSchema, UserAuthService } from "../../gen/identity/v1/auth_pb.js";
 import { ProfileService } from "../../gen/identity/v1/profile_pb.js";
 import { loadConfig } from "../../src/config.js";
 import { exhausted, invalid } from "../../src/domain/errors.js";
@@ -42,6 +42,8 @@ const origin = "https://app.example.com";
 
 /** Calls of the test Login whose signal aborted: request id → the reason's code. */
 const abortedCalls = new Map<string, Code>();
+/** Request ids of the test RefreshToken calls whose handler has returned. */
+const returnedCalls = new Set<string>();
 
 /** A small UserAuthService: GetMe echoes the request meta, other methods fail or wait on demand. */
 function testRoutes(router: ConnectRouter): void {
@@ -68,6 +70,12 @@ function testRoutes(router: ConnectRouter): void {
         throw ctx.signal.reason;
       });
       return { userId: "slow" };
+    },
+    /** Answers after `refresh_token` milliseconds, whatever happens to the call meanwhile (a handler that ignores its signal). */
+    async refreshToken(req, ctx: HandlerContext) {
+      await sleep(Number(req.refreshToken));
+      returnedCalls.add(ctx.values.get(requestMetaKey).requestId);
+      return { accessToken: "too late", refreshToken: "too late" };
     },
   });
 }
@@ -237,6 +245,24 @@ describe("server (one port, every protocol)", function () {
     });
   });
 
+  describe("deadlines on the Connect path", () => {
+    it("answers deadline_exceeded at Connect-Timeout-Ms though the handler ignores its signal, and never sends its result", async () => {
+      for (const httpVersion of ["1.1", "2"] as const) {
+        const requestId = `req-connect-deadline-${httpVersion}-${Math.random().toString(36).slice(2, 10)}`;
+        const client = createClient(UserAuthService, createConnectTransport({ baseUrl: server.url, httpVersion }));
+        const err = await client.refreshToken({ refreshToken: "1500" }, { timeoutMs: 200, headers: { "x-request-id": requestId } }).then(
+          () => undefined,
+          (e: unknown) => ConnectError.from(e),
+        );
+        expect([err?.code, err?.rawMessage]).to.deep.equal([Code.DeadlineExceeded, "the operation timed out"]);
+        expect(returnedCalls.has(requestId)).to.equal(false);
+        // The client's own timer may have fired first: the server's answer, read raw.
+        const res = await connectJson(server.url, "identity.v1.UserAuthService/RefreshToken", JSON.stringify({ refreshToken: "1500" }), { "connect-timeout-ms": "200" });
+        expect([res.status, await res.json()]).to.deep.equal([504, { code: "deadline_exceeded", message: "the operation timed out" }]);
+      }
+    });
+  });
+
   describe("request meta", () => {
     it("echoes a well-formed x-request-id and replaces a malformed one", async () => {
       const kept = await connectJson(server.url, "identity.v1.UserAuthService/GetMe", "{}", { "x-request-id": "abc-123_456.789" });
@@ -324,6 +350,28 @@ describe("server (one port, every protocol)", function () {
       });
     }
 
+    /**
+     * A gRPC call on a raw HTTP/2 stream, for deadlines: grpc-js gives up at its own deadline (a
+     * reset), racing the server's answer. Its grpc-status, the bytes of its response and its reset code.
+     */
+    async function h2Call(path: string, message: Uint8Array, headers: Record<string, string>): Promise<{ status?: number; bytes: number; rstCode?: number; requestId: string }> {
+      const requestId = `req-h2-${Math.random().toString(36).slice(2, 12)}`;
+      const session = http2.connect(server.url);
+      try {
+        const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", "x-request-id": requestId, ...headers });
+        let bytes = 0;
+        let status: number | undefined;
+        stream.on("data", (d: Buffer) => (bytes += d.length));
+        stream.on("response", (h) => (status = h["grpc-status"] === undefined ? undefined : Number(h["grpc-status"])));
+        stream.on("trailers", (t) => (status = Number(t["grpc-status"])));
+        stream.end(Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]));
+        await new Promise((resolve) => stream.on("close", resolve));
+        return { status, bytes, rstCode: stream.rstCode, requestId };
+      } finally {
+        session.close();
+      }
+    }
+
     async function logLine(requestId: string): Promise<Record<string, unknown>> {
       for (let i = 0; i < 100; i++) {
         const line = logs.find((l) => l.requestId === requestId && l.msg === "rpc");
@@ -380,13 +428,30 @@ describe("server (one port, every protocol)", function () {
     });
 
     const aborts = [
-      { why: "at the deadline (grpc-timeout)", opts: { deadlineMs: 300 }, status: grpc.status.DEADLINE_EXCEEDED, code: Code.DeadlineExceeded, logged: "deadline_exceeded" },
+      { why: "at the deadline (grpc-timeout)", opts: { grpcTimeout: "300m" }, status: grpc.status.DEADLINE_EXCEEDED, code: Code.DeadlineExceeded, logged: "deadline_exceeded" },
       { why: "when the client cancels", opts: { cancelAfterMs: 200 }, status: grpc.status.CANCELLED, code: Code.Canceled, logged: "canceled" },
     ];
+    it("answers deadline_exceeded, without the payload, to a call whose grpc-timeout expired while its handler ran (1n)", async () => {
+      for (let i = 0; i < 5; i++) {
+        const call = await h2Call("/identity.v1.UserAuthService/GetMe", new Uint8Array(), { "grpc-timeout": "1n" });
+        expect([call.status, call.bytes, call.rstCode]).to.deep.equal([grpc.status.DEADLINE_EXCEEDED, 0, http2.constants.NGHTTP2_NO_ERROR]);
+        expect(await logLine(call.requestId)).to.include({ code: "deadline_exceeded" });
+      }
+    });
+
+    it("answers deadline_exceeded at the deadline, in trailers, though the handler ignores its signal, and drops its result", async () => {
+      const message = toBinary(RefreshTokenRequestSchema, create(RefreshTokenRequestSchema, { refreshToken: "1500" }));
+      const call = await h2Call("/identity.v1.UserAuthService/RefreshToken", message, { "grpc-timeout": "300m" });
+      // Answered before the handler returned.
+      expect(returnedCalls.has(call.requestId)).to.equal(false);
+      expect([call.status, call.bytes, call.rstCode]).to.deep.equal([grpc.status.DEADLINE_EXCEEDED, 0, http2.constants.NGHTTP2_NO_ERROR]);
+      expect(await logLine(call.requestId)).to.include({ code: "deadline_exceeded" });
+    });
+
     for (const { why, opts, status, code, logged } of aborts) {
       it(`aborts the handler's signal ${why} and records ${logged}`, async () => {
-        const call = await rawCall("/identity.v1.UserAuthService/Login", loginBody(5000), opts);
-        expect(call.status.code).to.equal(status);
+        const call = opts.grpcTimeout !== undefined ? await h2Call("/identity.v1.UserAuthService/Login", loginBody(5000), { "grpc-timeout": opts.grpcTimeout }) : await rawCall("/identity.v1.UserAuthService/Login", loginBody(5000), opts);
+        expect(typeof call.status === "object" ? call.status.code : call.status).to.equal(status);
         const line = await logLine(call.requestId);
         expect(line).to.include({ code: logged });
         expect(line.durationMs).to.be.below(2000);
@@ -631,6 +696,29 @@ describe("server (one port, every protocol)", function () {
         await srv.close();
         const stopped = [grpc.status.UNAVAILABLE, "Server is shutting down"];
         expect(await Promise.all(calls)).to.deep.equal([stopped, "slow", stopped, "slow", stopped]);
+      } finally {
+        client.close();
+      }
+    });
+
+    it("answers calls whose handler ignores its signal unavailable at the grace, with a status (gRPC trailers, Connect error body), not a reset", async () => {
+      const srv = await startServer(deps({ SHUTDOWN_GRACE_SECONDS: "1" }));
+      const client = new grpc.Client(`127.0.0.1:${srv.port}`, grpc.credentials.createInsecure());
+      const connect = createClient(UserAuthService, createConnectTransport({ baseUrl: srv.url, httpVersion: "1.1" }));
+      try {
+        const request = create(RefreshTokenRequestSchema, { refreshToken: "6000" });
+        const viaGrpc = grpcUnary(client, "/identity.v1.UserAuthService/RefreshToken", RefreshTokenRequestSchema, RefreshTokenResponseSchema, request).then(
+          () => "answered",
+          (e: grpc.ServiceError) => [e.code, e.details],
+        );
+        const viaConnect = connect.refreshToken(request).then(
+          () => "answered",
+          (e: unknown) => [ConnectError.from(e).code, ConnectError.from(e).rawMessage],
+        );
+        await sleep(300);
+        await srv.close();
+        expect(await viaGrpc).to.deep.equal([grpc.status.UNAVAILABLE, "Server is shutting down"]);
+        expect(await viaConnect).to.deep.equal([Code.Unavailable, "Server is shutting down"]);
       } finally {
         client.close();
       }

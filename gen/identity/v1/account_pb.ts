@@ -87,8 +87,8 @@ export const ExportAccountDataRequestSchema: GenMessage<ExportAccountDataRequest
   messageDesc(file_identity_v1_account, 2);
 
 /**
- * The caller's KYC record as exported: never the full document number or the image URLs'
- * content, only what the user gave and what was decided.
+ * The caller's KYC record as exported: what the user gave and what was decided, with only the
+ * last 4 characters of the document number.
  *
  * @generated from message identity.v1.ExportedKyc
  */
