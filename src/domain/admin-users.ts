@@ -11,7 +11,7 @@
 // - Every change is audited in its transaction with the acting staff user (actor_id) and the
 //   reason, and recorded in the outbox for external services.
 import { QueryTypes, type Sequelize } from "sequelize";
-import { writeAudit, type Models } from "../store/index.js";
+import { runTransaction, writeAudit, type Models } from "../store/index.js";
 import type { KycStatusValue } from "../store/models/index.js";
 import { checkPageSize, decodePageToken, encodePageToken, filtersDigest } from "./admin-paging.js";
 import { audited } from "./audit.js";
@@ -246,7 +246,7 @@ export function createAdminUsers({ sequelize, models, pointsValue }: AdminUsersD
     const userId = input.userId.toLowerCase();
     if (!input.active && userId === actorId) throw failedPrecondition("Staff cannot deactivate themselves");
 
-    return sequelize.transaction(async (t) => {
+    return runTransaction(sequelize, caller.signal, async (t) => {
       const user = await models.User.findByPk(userId, { transaction: t, lock: t.LOCK.UPDATE });
       if (!user) throw notFound("User not found");
       if (user.erasedAt) throw failedPrecondition("The account was erased");
@@ -292,7 +292,7 @@ export function createAdminUsers({ sequelize, models, pointsValue }: AdminUsersD
     const reason = checkReason(v, rawReason, false);
     v.throwIfAny();
     const id = userId.toLowerCase();
-    return sequelize.transaction(async (t) => {
+    return runTransaction(sequelize, caller.signal, async (t) => {
       const user = await models.User.findByPk(id, { transaction: t, lock: t.LOCK.UPDATE });
       if (!user) throw notFound("User not found");
       const ended = await endUserSessions(sequelize, t, id, "revoked_by_staff");
