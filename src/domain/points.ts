@@ -312,9 +312,11 @@ export function createPointsDomain({ sequelize, models, pointsValue }: PointsDom
         { transaction },
       );
       await wallet.update({ currentPoints: String(after.current), totalPoints: String(after.total), totalSpent: String(after.spent) }, { transaction });
+      const diff = changedFields(auditValues(before), auditValues(after))!;
       await writeAudit(
         models,
-        audited(caller, { userId: input.userId, actorId, action: "points.adjusted", entityType: "points", entityId: row.id, ...changedFields(auditValues(before), auditValues(after))! }),
+        // The changed totals, and why (every staff action's audit row names its reason).
+        audited(caller, { userId: input.userId, actorId, action: "points.adjusted", entityType: "points", entityId: row.id, oldValues: diff.oldValues, newValues: { ...diff.newValues, reason: input.reason } }),
         transaction,
       );
       return adjustmentOf(row, after.total);

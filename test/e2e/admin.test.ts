@@ -194,6 +194,10 @@ describe("AdminService end to end", function () {
         expect(got.liveSessionCount).to.equal(2);
         expect(got.sessions).to.have.length(2);
         expect(got.deletionScheduledFor).to.equal(undefined);
+        // The staff adjustment's audit row names the staff user and the reason.
+        const [adjusted] = await rows<{ actor_id: string; new_values: Record<string, unknown> }>(server, "SELECT actor_id, new_values FROM user_audit_logs WHERE user_id = :id AND action = 'points.adjusted'", { id: user.userId });
+        expect(adjusted).to.deep.include({ actor_id: staff.userId });
+        expect(adjusted!.new_values.reason).to.equal("welcome");
 
         const fresh = await signUp(server.url);
         const empty = await admin().getUser({ userId: fresh.userId }, asStaff());
