@@ -1,7 +1,9 @@
 // The API side of an instance: domain services over the stores, behind the one-port server.
 import type { ConnectRouter } from "@connectrpc/connect";
+import path from "node:path";
 import { QueryTypes } from "sequelize";
 import { AccountService } from "../gen/identity/v1/account_pb.js";
+import { AdminService } from "../gen/identity/v1/admin_pb.js";
 import { UserAuthService } from "../gen/identity/v1/auth_pb.js";
 import { DeviceService } from "../gen/identity/v1/device_pb.js";
 import { KycService } from "../gen/identity/v1/kyc_pb.js";
@@ -9,6 +11,8 @@ import { PointsService } from "../gen/identity/v1/points_pb.js";
 import { ProfileService } from "../gen/identity/v1/profile_pb.js";
 import type { Config } from "./config.js";
 import { createAccountDeletion } from "./domain/account-deletion.js";
+import { createAuditLogBrowser } from "./domain/admin-audit-logs.js";
+import { createAdminUsers } from "./domain/admin-users.js";
 import { createAccountExport } from "./domain/account-export.js";
 import { createActivityTracker } from "./domain/activity.js";
 import type { AuditEntry } from "./domain/audit.js";
@@ -30,12 +34,15 @@ import { createUsageStatsDomain } from "./domain/usage-stats.js";
 import type { Logger } from "./logger.js";
 import type { Notifier } from "./notify/index.js";
 import { createAccountServiceImpl } from "./rpc/account.js";
+import { createAdminServiceImpl } from "./rpc/admin.js";
 import { createAuthServiceImpl } from "./rpc/auth.js";
 import { createDeviceServiceImpl } from "./rpc/device.js";
 import { createKycServiceImpl } from "./rpc/kyc.js";
 import { createPointsServiceImpl } from "./rpc/points.js";
 import { createProfileServiceImpl } from "./rpc/profile.js";
+import { PROJECT_ROOT } from "./project-root.js";
 import { createAuthInterceptor } from "./server/auth-interceptor.js";
+import { consoleRoute } from "./server/console.js";
 import { jwksRoute } from "./server/jwks.js";
 import { buildOpenApiDocument, openApiRoute } from "./server/openapi.js";
 import type { ReadinessCheck } from "./server/health.js";
@@ -94,6 +101,7 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
       }),
     );
     router.service(PointsService, createPointsServiceImpl({ points }));
+    router.service(AdminService, createAdminServiceImpl({ users: createAdminUsers({ sequelize, models, pointsValue: config.pointsValue }), auditLogs: createAuditLogBrowser(sequelize) }));
   };
 
   const openApi = buildOpenApiDocument(apiServices, { title: "Identity API", version: API_VERSION });
@@ -111,6 +119,8 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
     plainRoutes: ({ router, contextValuesFor }) => [
       jwksRoute(ring),
       openApiRoute(openApi),
+      // The staff console's built files (npm run build).
+      consoleRoute(path.join(PROJECT_ROOT, "dist", "console")),
       // Last: it answers every unknown /api/ path with a JSON 404.
       createRestGateway({ router, services: apiServices, contextValuesFor, maxBodyBytes: config.maxRequestBytes, logger }),
     ],

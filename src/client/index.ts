@@ -1,9 +1,10 @@
-// The identity SDK: typed clients of the six identity.v1 services over any connect-es
+// The identity SDK: typed clients of the seven identity.v1 services over any connect-es
 // transport, with the session (access and refresh tokens) handled for the app.
 // Browser-safe: nothing here imports node modules. Transports come from ./node.js (Node:
 // gRPC or Connect) and ./web.js (browsers: Connect or gRPC-Web).
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { AccountService } from "../../gen/identity/v1/account_pb.js";
+import { AdminService } from "../../gen/identity/v1/admin_pb.js";
 import { UserAuthService } from "../../gen/identity/v1/auth_pb.js";
 import { DeviceService } from "../../gen/identity/v1/device_pb.js";
 import { KycService } from "../../gen/identity/v1/kyc_pb.js";
@@ -15,6 +16,7 @@ import { createMemoryTokenStore, type TokenStore } from "./tokens.js";
 export { createMemoryTokenStore, type TokenPair, type TokenStore } from "./tokens.js";
 // The generated API (services, messages, enums such as OtpPurpose), so apps need no other import.
 export * from "../../gen/identity/v1/account_pb.js";
+export * from "../../gen/identity/v1/admin_pb.js";
 export * from "../../gen/identity/v1/auth_pb.js";
 export * from "../../gen/identity/v1/common_pb.js";
 export * from "../../gen/identity/v1/device_pb.js";
@@ -41,6 +43,8 @@ export interface IdentityClient {
   points: Client<typeof PointsService>;
   /** Account deletion, data export and the caller's security activity. */
   account: Client<typeof AccountService>;
+  /** Staff administration (users, sessions, audit trail); staff tokens, GetUser also service tokens. */
+  admin: Client<typeof AdminService>;
   /** The session's store: read it to persist elsewhere, set it to resume a saved session. */
   tokens: TokenStore;
 }
@@ -59,6 +63,7 @@ export function createIdentityClient({ transport, tokens = createMemoryTokenStor
     devices: createClient(DeviceService, authed),
     points: createClient(PointsService, authed),
     account: createClient(AccountService, authed),
+    admin: createClient(AdminService, authed),
     tokens,
   };
 }

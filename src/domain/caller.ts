@@ -1,6 +1,7 @@
 // Who is calling and from where: built by the server's interceptors, passed to the domain
 // as plain data (no transport types).
 import { permissionDenied, unauthenticated } from "./errors.js";
+import { SERVICE_SUBJECT_PREFIX } from "./tokens.js";
 import type { UserView } from "./users.js";
 
 export type PrincipalRole = "staff" | "service";
@@ -52,4 +53,15 @@ export function staffUserId(caller: Caller): string {
   const userId = callerUserId(caller);
   if (!caller.principal?.roles.includes("staff")) throw permissionDenied();
   return userId;
+}
+
+/**
+ * Who acts for a staff-or-service method: the staff user's id, or "service:<name>" for a
+ * service token (the actor_id of audit rows and ledger entries); permission_denied for others.
+ */
+export function staffOrServiceActorId(caller: Caller): string {
+  const principal = caller.principal;
+  if (!principal) throw unauthenticated();
+  if (principal.kind === "service") return `${SERVICE_SUBJECT_PREFIX}${principal.subject}`;
+  return staffUserId(caller);
 }

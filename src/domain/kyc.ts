@@ -222,7 +222,7 @@ function validateList(input: ListKycInput): { statuses: KycStatusValue[]; pageSi
 
 type KycRow = InferAttributes<UserKyc>;
 
-function recordOf(row: KycRow, view: "owner" | "staff"): KycRecord {
+export function recordOf(row: KycRow, view: "owner" | "staff"): KycRecord {
   const record: KycRecord = {
     userId: row.userId,
     status: row.status,

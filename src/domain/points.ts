@@ -20,10 +20,9 @@ import { writeAudit } from "../store/audit-writer.js";
 import { runTransaction } from "../store/transaction.js";
 import type { Models, PointsTransaction, UserPoints } from "../store/models/index.js";
 import { audited, changedFields } from "./audit.js";
-import { callerUserId, staffUserId, type Caller } from "./caller.js";
-import { failedPrecondition, invalid, notFound, unauthenticated, Violations } from "./errors.js";
+import { callerUserId, staffOrServiceActorId, type Caller } from "./caller.js";
+import { failedPrecondition, invalid, notFound, Violations } from "./errors.js";
 import { cashValue, parseDecimal, type Decimal } from "./money.js";
-import { SERVICE_SUBJECT_PREFIX } from "./tokens.js";
 import { characterCount, hasControlCharacters, isUuid } from "./validation.js";
 
 export interface Wallet {
@@ -168,12 +167,11 @@ function fingerprintOf({ userId, delta, reason }: AdjustPointsInput): string {
   return createHash("sha256").update(JSON.stringify([userId, delta.toString(), reason])).digest("hex");
 }
 
-/** Who adjusts: the staff user's id, or "service:<name>" (points_transactions.actor_id and the audit's actor_id). */
-function adjusterOf(caller: Caller): string {
-  const principal = caller.principal;
-  if (!principal) throw unauthenticated();
-  if (principal.kind === "service") return `${SERVICE_SUBJECT_PREFIX}${principal.subject}`;
-  return staffUserId(caller);
+/** The wallet a user_points row holds (zeros for a user whose points never changed); `value` is POINTS_VALUE. */
+export function walletOf(row: UserPoints | null, value: Decimal): Wallet {
+  if (!row) return { balance: cashValue(0n, value), points: 0n, totalPoints: 0n, lastUpdated: null };
+  const { current, total } = totalsOf(row);
+  return { balance: cashValue(current, value), points: current, totalPoints: total, lastUpdated: row.lastUpdated };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -221,10 +219,7 @@ export function createPointsDomain({ sequelize, models, pointsValue }: PointsDom
   }
 
   async function getWallet(caller: Caller): Promise<Wallet> {
-    const row = await models.UserPoints.findByPk(callerUserId(caller));
-    if (!row) return { balance: cashValue(0n, value), points: 0n, totalPoints: 0n, lastUpdated: null };
-    const { current, total } = totalsOf(row);
-    return { balance: cashValue(current, value), points: current, totalPoints: total, lastUpdated: row.lastUpdated };
+    return walletOf(await models.UserPoints.findByPk(callerUserId(caller)), value);
   }
 
   async function listTransactions(caller: Caller, page: LedgerPageRequest): Promise<LedgerPage> {
@@ -317,9 +312,11 @@ export function createPointsDomain({ sequelize, models, pointsValue }: PointsDom
         { transaction },
       );
       await wallet.update({ currentPoints: String(after.current), totalPoints: String(after.total), totalSpent: String(after.spent) }, { transaction });
+      const diff = changedFields(auditValues(before), auditValues(after))!;
       await writeAudit(
         models,
-        audited(caller, { userId: input.userId, actorId, action: "points.adjusted", entityType: "points", entityId: row.id, ...changedFields(auditValues(before), auditValues(after))! }),
+        // The changed totals, and why (every staff action's audit row names its reason).
+        audited(caller, { userId: input.userId, actorId, action: "points.adjusted", entityType: "points", entityId: row.id, oldValues: diff.oldValues, newValues: { ...diff.newValues, reason: input.reason } }),
         transaction,
       );
       return adjustmentOf(row, after.total);
@@ -327,7 +324,7 @@ export function createPointsDomain({ sequelize, models, pointsValue }: PointsDom
   }
 
   async function adjust(caller: Caller, rawInput: AdjustPointsInput): Promise<Adjustment> {
-    const actorId = adjusterOf(caller);
+    const actorId = staffOrServiceActorId(caller);
     const input = validateAdjustment(rawInput);
     const fingerprint = fingerprintOf(input);
     const first = await findByKey(input.idempotencyKey);

@@ -148,6 +148,11 @@ function profileOf(fields: ProfileFields, updatedAt: Date | null): Profile {
 
 const EMPTY: ProfileFields = { fullName: null, dateOfBirth: null, address: null, avatarUrl: null };
 
+/** The profile a user_profiles row holds (empty when the user never saved one). */
+export function profileOfRow(row: UserProfile | null): Profile {
+  return row ? profileOf(fieldsOf(row), row.updatedAt) : profileOf(EMPTY, null);
+}
+
 /** Audit values use the column names, which operators read. */
 function auditValues(fields: ProfileFields): Record<string, unknown> {
   return {
@@ -176,8 +181,7 @@ export function createProfileDomain({ sequelize, models }: ProfileDomainDeps): P
   }
 
   async function get(caller: Caller): Promise<Profile> {
-    const row = await models.UserProfile.findByPk(callerUserId(caller));
-    return row ? profileOf(fieldsOf(row), row.updatedAt) : profileOf(EMPTY, null);
+    return profileOfRow(await models.UserProfile.findByPk(callerUserId(caller)));
   }
 
   async function update(caller: Caller, changes: ProfileChanges): Promise<Profile> {

@@ -107,6 +107,16 @@ export async function endUserSessions(sequelize: Sequelize, transaction: Transac
   return rows.map((r) => r.id);
 }
 
+/** The live sessions of `userId`, most recently used first; `current` marks the caller's own. */
+export async function liveSessionsOf(models: Pick<Models, "Session">, userId: string, currentSessionId?: string): Promise<SessionView[]> {
+  const rows = await models.Session.findAll({
+    where: { userId, revokedAt: null },
+    order: [["lastUsedAt", "DESC"], ["id", "ASC"]],
+  });
+  const now = Date.now();
+  return rows.filter((s) => s.expiresAt.getTime() > now).map((s) => sessionViewOf(s, currentSessionId));
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const badRefresh = () => unauthenticated("Invalid or expired refresh token");
 const graceKey = (sessionId: string, generation: number) => `refresh-grace:{${sessionId}}:${generation}`;
@@ -382,14 +392,7 @@ export function createSessions({ sequelize, models, redis, issuer, denyList, sec
     },
 
     async list(caller) {
-      const rows = await models.Session.findAll({
-        where: { userId: caller.principal.subject, revokedAt: null },
-        order: [["lastUsedAt", "DESC"], ["id", "ASC"]],
-      });
-      const now = Date.now();
-      return rows
-        .filter((s) => s.expiresAt.getTime() > now)
-        .map((s) => sessionViewOf(s, caller.principal.sessionId));
+      return liveSessionsOf(models, caller.principal.subject, caller.principal.sessionId);
     },
 
     async revoke(caller, sessionId) {

@@ -52,7 +52,7 @@ export function documentTypeToProto(type: DocumentTypeValue | null): DocumentTyp
   return type ? DOCUMENT_TYPE_TO_PROTO[type] : DocumentType.UNSPECIFIED;
 }
 
-function kycMessage(record: KycRecord): Kyc {
+export function kycMessage(record: KycRecord): Kyc {
   return create(KycSchema, {
     userId: record.userId,
     status: kycStatusToProto(record.status),

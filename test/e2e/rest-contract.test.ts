@@ -191,6 +191,8 @@ describe("REST contract (plain HTTP/1.1 JSON)", function () {
         "POST /api/admin/kyc/{user_id}/review", "GET /api/users/wallet", "GET /api/users/wallet/transactions", "POST /api/admin/points/adjust",
         // DESIGN §10
         "POST /api/auth/sessions/revoke-all", "POST /api/users/me/identifier", "POST /api/users/me/delete", "GET /api/users/me/export", "GET /api/users/me/activity",
+        "GET /api/admin/users", "GET /api/admin/users/{user_id}", "POST /api/admin/users/{user_id}/active",
+        "POST /api/admin/users/{user_id}/sessions/revoke", "GET /api/admin/audit-logs",
       ]);
     });
   });

@@ -117,7 +117,7 @@ describe("points (integration)", function () {
         action: "points.adjusted",
         entityType: "points",
         oldValues: { current_points: "70", total_spent: "0" },
-        newValues: { current_points: "50", total_spent: "20" },
+        newValues: { current_points: "50", total_spent: "20", reason: debit.transaction.reason },
         ipAddress: meta.ip,
         userAgent: meta.userAgent,
         sessionId: staff.principal!.sessionId,
@@ -126,7 +126,7 @@ describe("points (integration)", function () {
       expect(credits).to.have.length(2);
       const service = await adjust(userId, 5n, {}, serviceCaller("billing"));
       const serviceRow = await stores.models.UserAuditLog.findOne({ where: { entityId: service.transaction.id } });
-      expect(serviceRow!).to.deep.include({ actorId: "service:billing", sessionId: null, oldValues: { current_points: "50", total_points: "70" }, newValues: { current_points: "55", total_points: "75" } });
+      expect(serviceRow!).to.deep.include({ actorId: "service:billing", sessionId: null, oldValues: { current_points: "50", total_points: "70" }, newValues: { current_points: "55", total_points: "75", reason: service.transaction.reason } });
     });
 
     it("refuses bad arguments with field violations, all at once", async () => {

@@ -17,6 +17,8 @@ import { freePort, startPrivateRedis, type PrivateRedis } from "../support/priva
 
 const logger = createLogger("silent");
 
+/** Every migration, in the order it applies. */
+const MIGRATIONS = ["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens", "0005_account_deletion", "0006_admin_user_search"];
 const TABLES = [
   "analytics_reports",
   "denied_tokens",
@@ -38,6 +40,10 @@ const INDEXES = [
   "users_pkey",
   "users_username_lower_key",
   "users_email_lower_key",
+  "users_username_prefix_idx",
+  "users_email_prefix_idx",
+  "users_phone_number_prefix_idx",
+  "users_date_joined_id_idx",
   "users_phone_number_key",
   "users_last_login_idx",
   "users_deletion_due_idx",
@@ -140,13 +146,13 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(fks).to.deep.equal(
           ["analytics_reports", "notification_log", "points_transactions", "sessions", "user_devices", "user_kyc", "user_points", "user_profiles"].map((table_name) => ({ table_name, delete_rule: "CASCADE" })),
         );
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }, { name: "0003_sessions_hot_updates" }, { name: "0004_denied_tokens" }, { name: "0005_account_deletion" }]);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal(MIGRATIONS.map((name) => ({ name })));
         expect(indexes).to.not.include("sessions_user_revoked_expires_idx");
         const [sessions] = await sql<{ reloptions: string[] }>(config.databaseUrl, "SELECT reloptions FROM pg_class WHERE relname = 'sessions'");
         expect(sessions!.reloptions).to.deep.equal(["fillfactor=80"]);
 
         expect(await migrate(stores.sequelize, logger)).to.deep.equal([]);
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(5);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(MIGRATIONS.length);
       } finally {
         await stores.close();
       }
@@ -159,9 +165,13 @@ describe("store (PostgreSQL + Redis)", () => {
       const b = openDatabase({ databaseUrl: url }, logger);
       try {
         const applied = await Promise.all([migrate(a, logger), migrate(b, logger)]);
-        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens", "0005_account_deletion"]);
+        expect(applied.flat()).to.deep.equal(MIGRATIONS);
         expect(await publicTables(url)).to.deep.equal(TABLES);
 
+        // 0006 drops the staff search indexes.
+        expect(await revertLastMigration(a, logger)).to.equal("0006_admin_user_search");
+        const userIndexes = (await sql<{ indexname: string }>(url, "SELECT indexname FROM pg_indexes WHERE tablename = 'users'")).map((r) => r.indexname);
+        expect(userIndexes.filter((name) => name.endsWith("_prefix_idx") || name === "users_date_joined_id_idx")).to.deep.equal([]);
         // 0005 gives erased accounts (no username) a placeholder so that NOT NULL holds again.
         await sql(url, "INSERT INTO users (username, erased_at) VALUES (NULL, now())");
         expect(await revertLastMigration(a, logger)).to.equal("0005_account_deletion");
@@ -177,7 +187,7 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(await revertLastMigration(a, logger)).to.equal("0002_jobs");
         expect(await revertLastMigration(a, logger)).to.equal("0001_initial");
         expect(await publicTables(url)).to.deep.equal(["schema_migrations"]);
-        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens", "0005_account_deletion"]);
+        expect(await migrate(b, logger)).to.deep.equal(MIGRATIONS);
         expect(await publicTables(url)).to.deep.equal(TABLES);
       } finally {
         await Promise.all([a.close(), b.close()]);

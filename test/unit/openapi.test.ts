@@ -36,6 +36,11 @@ const contract: Array<[string, string, string, string, string]> = [
   ["AccountService", "DeleteAccount", "post", "/api/users/me/delete", "user"],
   ["AccountService", "ExportAccountData", "get", "/api/users/me/export", "user"],
   ["AccountService", "ListMyActivity", "get", "/api/users/me/activity", "user"],
+  ["AdminService", "ListUsers", "get", "/api/admin/users", "staff"],
+  ["AdminService", "GetUser", "get", "/api/admin/users/{user_id}", "staff_or_service"],
+  ["AdminService", "SetUserActive", "post", "/api/admin/users/{user_id}/active", "staff"],
+  ["AdminService", "RevokeUserSessions", "post", "/api/admin/users/{user_id}/sessions/revoke", "staff"],
+  ["AdminService", "ListAuditLogs", "get", "/api/admin/audit-logs", "staff"],
 ];
 
 describe("OpenAPI document", () => {

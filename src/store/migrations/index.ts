@@ -8,6 +8,7 @@ import * as jobs from "./0002_jobs.js";
 import * as sessionsHotUpdates from "./0003_sessions_hot_updates.js";
 import * as deniedTokens from "./0004_denied_tokens.js";
 import * as accountDeletion from "./0005_account_deletion.js";
+import * as adminUserSearch from "./0006_admin_user_search.js";
 
 export const migrations: ReadonlyArray<RunnableMigration<MigrationContext>> = [
   { name: "0001_initial", ...initial },
@@ -15,4 +16,5 @@ export const migrations: ReadonlyArray<RunnableMigration<MigrationContext>> = [
   { name: "0003_sessions_hot_updates", ...sessionsHotUpdates },
   { name: "0004_denied_tokens", ...deniedTokens },
   { name: "0005_account_deletion", ...accountDeletion },
+  { name: "0006_admin_user_search", ...adminUserSearch },
 ];
