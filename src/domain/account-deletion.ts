@@ -6,8 +6,9 @@
 // (account-erasure.ts), or in the same transaction with a grace of 0.
 //
 // Until then, Login with a valid verification token restores the account (restore below):
-// only an account whose deletion is pending and not yet due — an account staff or the
-// inactivity job deactivated has no pending deletion and stays refused.
+// only an account whose deletion is pending and not yet due, and that nobody deactivated since
+// its request (deactivated_at = deletion_requested_at) — an account staff or the inactivity job
+// deactivated, before or during the grace, stays refused.
 import type { Sequelize } from "sequelize";
 import { queryPrepared, runTransaction, writeAudit, type Models } from "../store/index.js";
 import { eraseAccount } from "./account-erasure.js";
@@ -93,7 +94,7 @@ export function createAccountDeletion({ sequelize, models, otp, graceSeconds }: 
         const rows = await queryPrepared<{ id: string }>(
           sequelize,
           `UPDATE users SET is_active = true, deactivated_at = NULL, deletion_requested_at = NULL, deletion_scheduled_for = NULL, updated_at = now()
-            WHERE id = $1 AND NOT is_active AND erased_at IS NULL AND deletion_scheduled_for > now() RETURNING id`,
+            WHERE id = $1 AND NOT is_active AND erased_at IS NULL AND deletion_scheduled_for > now() AND deactivated_at = deletion_requested_at RETURNING id`,
           [userId],
           t,
         );

@@ -262,7 +262,10 @@ export function createAdminUsers({ sequelize, models, pointsValue }: AdminUsersD
           t,
         );
         await recordUserChange(models, t, userId, "user.reactivated");
-      } else if (!input.active && user.isActive) {
+      } else if (!input.active && (user.isActive || user.deletionScheduledFor)) {
+        // A deletion-pending account is inactive already; a new deactivation time (no longer its
+        // deletion request's) keeps a sign-in during the grace from restoring it. The erasure stays due.
+        const wasActive = user.isActive;
         await user.update({ isActive: false, deactivatedAt: new Date() }, { transaction: t });
         revokedSessions = (await endUserSessions(sequelize, t, userId, "deactivated_by_staff")).length;
         await writeAudit(
@@ -273,7 +276,7 @@ export function createAdminUsers({ sequelize, models, pointsValue }: AdminUsersD
             action: "user.deactivated",
             entityType: "user",
             entityId: userId,
-            oldValues: { is_active: true },
+            oldValues: { is_active: wasActive },
             newValues: { is_active: false, reason, sessions_ended: revokedSessions },
           }),
           t,

@@ -12,13 +12,14 @@ import {
   ListUsersRequestSchema,
   ListUsersResponseSchema,
 } from "../../gen/identity/v1/admin_pb.js";
-import { UserAuthService } from "../../gen/identity/v1/auth_pb.js";
+import { AccountService } from "../../gen/identity/v1/account_pb.js";
+import { OtpPurpose, UserAuthService } from "../../gen/identity/v1/auth_pb.js";
 import { DeviceService } from "../../gen/identity/v1/device_pb.js";
 import { DeviceType } from "../../gen/identity/v1/common_pb.js";
 import { DocumentType, KycService, KycStatus } from "../../gen/identity/v1/kyc_pb.js";
 import { PointsService } from "../../gen/identity/v1/points_pb.js";
 import { ProfileService } from "../../gen/identity/v1/profile_pb.js";
-import { rest, rows, signUpWithEmail } from "../support/account.js";
+import { proveAs, rest, rows, signUpWithEmail } from "../support/account.js";
 import { bearer, bearerMetadata, clientFor, grpcJsClient, grpcUnary, signIn, signUp, type SignedUp, type Wire } from "../support/clients.js";
 import { codeOf, failure, violatedFields } from "../support/failures.js";
 import { mintServiceToken } from "../support/service-token.js";
@@ -241,6 +242,20 @@ describe("AdminService end to end", function () {
           ["user.reactivated", staff.userId, "cleared"],
         ]);
         expect(audit[0]!.new_values.sessions_ended).to.equal(2);
+      });
+
+      it("SetUserActive: deactivating an account whose deletion is pending keeps a sign-in during the grace from restoring it", async () => {
+        const user = await signUp(server.url);
+        const account = clientFor(AccountService, server.url, wire);
+        const verificationToken = await proveAs(server.url, user.accessToken, user.phone, OtpPurpose.DELETE_ACCOUNT);
+        const { deletionScheduledFor } = await account.deleteAccount({ verificationToken }, bearer(user.accessToken));
+        const r = await admin().setUserActive({ userId: user.userId, active: false, reason: "abuse during deletion grace" }, asStaff());
+        expect(r.user?.isActive).to.equal(false);
+        expect(await codeOf(signIn(server.url, user.phone))).to.equal(Code.PermissionDenied);
+        // The erasure the user asked for stays due.
+        expect((await admin().getUser({ userId: user.userId }, asStaff())).deletionScheduledFor).to.deep.equal(deletionScheduledFor);
+        const audit = await rows<{ actor_id: string; old_values: Record<string, unknown> }>(server, "SELECT actor_id, old_values FROM user_audit_logs WHERE user_id = :id AND action = 'user.deactivated'", { id: user.userId });
+        expect(audit.map((a) => [a.actor_id, a.old_values.is_active])).to.deep.equal([[staff.userId, false]]);
       });
 
       it("SetUserActive: staff cannot deactivate themselves; unknown users are not_found", async () => {
