@@ -20,7 +20,10 @@ try {
   console.warn(`${msg}: protoc check skipped`);
   process.exit(0);
 }
-execFileSync("protoc", ["-I", "proto", "-I", "third_party/proto", "--descriptor_set_out=/dev/null", ...files], {
-  stdio: "inherit",
-});
+try {
+  execFileSync("protoc", ["-I", "proto", "-I", "third_party/proto", "--descriptor_set_out=/dev/null", ...files], { stdio: "inherit" });
+} catch {
+  console.error("protoc -I proto -I third_party/proto cannot compile the API (see above)");
+  process.exit(1);
+}
 console.log(`protoc compiles the API (${files.length} files)`);
