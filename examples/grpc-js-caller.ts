@@ -3,7 +3,6 @@
 // It forwards a user's access token to GetMe to learn who the user is. (Service tokens are
 // for the staff-or-service methods such as AdjustPoints; GetMe answers users only.)
 //
-//   npm run protos                                    # once: third-party protos into .proto-deps/
 //   npx tsx examples/grpc-js-caller.ts 127.0.0.1:8080 "$ACCESS_TOKEN"
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -39,8 +38,8 @@ let userAuthClient: grpc.ServiceClientConstructor | undefined;
 function loadUserAuthClient(): grpc.ServiceClientConstructor {
   if (userAuthClient) return userAuthClient;
   const definition = protoLoader.loadSync("identity/v1/auth.proto", {
-    // auth.proto imports identity/v1/* from proto/ and google/api/* from .proto-deps/.
-    includeDirs: [resolve(repoRoot, "proto"), resolve(repoRoot, ".proto-deps")],
+    // auth.proto imports identity/v1/* from proto/ and google/api/* from third_party/proto/.
+    includeDirs: [resolve(repoRoot, "proto"), resolve(repoRoot, "third_party/proto")],
     keepCase: true,
     longs: String,
     enums: String,

@@ -28,7 +28,7 @@ try {
     else if (!readFileSync(join(tmp, "gen", f)).equals(readFileSync(join("gen", f)))) problems.push(`gen/${f} differs`);
   }
   if (problems.length) {
-    console.error(`gen/ is stale (run npm run generate):\n  ${problems.join("\n  ")}`);
+    console.error(`gen/ is stale (run npx buf generate):\n  ${problems.join("\n  ")}`);
     process.exit(1);
   }
   console.log(`gen/ is up to date (${have.length} files)`);

@@ -53,6 +53,14 @@ import { writeAudit, type Stores } from "./store/index.js";
 
 export const API_VERSION = "0.1.0";
 
+/** What /readyz verifies on every instance, whatever its role: PostgreSQL and Redis answer. */
+export function storeReadiness({ sequelize, redis }: Pick<Stores, "sequelize" | "redis">): ReadinessCheck[] {
+  return [
+    { name: "postgres", check: async () => void (await sequelize.query("SELECT 1", { type: QueryTypes.SELECT })) },
+    { name: "redis", check: async () => void (await redis.ping()) },
+  ];
+}
+
 /** `readiness`: checks /readyz runs besides PostgreSQL and Redis (e.g. the job worker's, under ROLE=all). */
 export async function startApi(config: Config, logger: Logger, stores: Stores, notifier: Notifier, readiness: ReadinessCheck[] = []): Promise<RunningServer> {
   const { sequelize, models, redis } = stores;
@@ -111,11 +119,7 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
     routes,
     interceptors: [authInterceptor],
     outages: stores.outages,
-    readiness: [
-      { name: "postgres", check: async () => void (await sequelize.query("SELECT 1", { type: QueryTypes.SELECT })) },
-      { name: "redis", check: async () => void (await redis.ping()) },
-      ...readiness,
-    ],
+    readiness: [...storeReadiness(stores), ...readiness],
     plainRoutes: ({ router, contextValuesFor }) => [
       jwksRoute(ring),
       openApiRoute(openApi),

@@ -1,16 +1,16 @@
 // Composition root: config → stores → the API server and/or the job worker (ROLE, DESIGN §9).
 // main.ts runs it as a process; tests start it in-process on a free port.
-import { startApi } from "./api.js";
+import { startApi, storeReadiness } from "./api.js";
 import type { Config } from "./config.js";
 import { startWorker, type Worker } from "./jobs/worker.js";
 import type { Logger } from "./logger.js";
 import { createNotifier } from "./notify/index.js";
-import type { RunningServer } from "./server/server.js";
+import { startServer, type RunningServer } from "./server/server.js";
 import { openStores, type Stores } from "./store/index.js";
 
 export interface App {
   config: Config;
-  /** The listener (ROLE api or all). */
+  /** The listener: the API (ROLE api or all), or only health and metrics (ROLE worker). */
   server?: RunningServer;
   /** The job worker (ROLE worker or all). */
   worker?: Worker;
@@ -30,8 +30,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     await Promise.allSettled([notifier.close(), stores.close()]);
   }
   try {
-    // Under ROLE=all, /readyz also waits for the worker: started (it starts after the
-    // listener), and its job store connection up (the LISTEN channel reconnects by itself
+    // Under ROLE=all and worker, /readyz also waits for the worker: started (it starts after
+    // the listener), and its job store connection up (the LISTEN channel reconnects by itself
     // after PostgreSQL comes back).
     const jobsReady = {
       name: "jobs",
@@ -41,6 +41,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       },
     };
     if (config.role !== "worker") app.server = await startApi(config, logger, stores, notifier, config.role === "all" ? [jobsReady] : []);
+    // A worker-only instance listens on PORT too, for probes and scrapes only: /healthz,
+    // /readyz, /metrics and grpc.health.v1 (no API services).
+    else app.server = await startServer({ config, logger, routes: () => {}, readiness: [...storeReadiness(stores), jobsReady], outages: stores.outages });
     if (config.role !== "api") app.worker = await startWorker({ config, logger, stores, notifier });
   } catch (err) {
     await app.close();

@@ -1,7 +1,7 @@
 // The service as a process, the way `npm start` runs it: configuration errors, reflection
 // with buf curl against the full app, SIGTERM letting an in-flight call finish, and the calls
 // still running at the end of the grace abandoned (their writes cancelled) and answered.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -15,28 +15,12 @@ import { KycService } from "../../gen/identity/v1/kyc_pb.js";
 import { ProfileService, UpdateProfileRequestSchema, UpdateProfileResponseSchema } from "../../gen/identity/v1/profile_pb.js";
 import { bearer, bearerMetadata, clientFor, grpcJsClient, grpcUnary, signUp } from "../support/clients.js";
 import { codeOf } from "../support/failures.js";
+import { startMain, waitFor } from "../support/main-process.js";
 import { startTestServer, testServerEnv, type TestServer } from "../support/server.js";
 
 const run = promisify(execFile);
 const buf = join(process.cwd(), "node_modules/.bin/buf");
 const tsx = join(process.cwd(), "node_modules/.bin/tsx");
-
-function startMain(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(tsx, ["src/main.ts"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("the service process", function () {
   this.timeout(60000);
