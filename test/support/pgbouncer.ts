@@ -71,8 +71,6 @@ export async function startPgBouncer(options: { upstreamPort?: number; poolSize?
       "max_client_conn = 500",
       `logfile = ${join(dir, "pgbouncer.log")}`,
       `pidfile = ${pidfile}`,
-      // Parameters pg and Sequelize send at connect that PgBouncer does not track.
-      "ignore_startup_parameters = extra_float_digits,options",
       "",
     ].join("\n"),
   );
