@@ -43,9 +43,9 @@ describe("PostgreSQL through PgBouncer (transaction pooling)", function () {
   describe("the service with DATABASE_URL at PgBouncer and DATABASE_DIRECT_URL at PostgreSQL", () => {
     let server: TestServer;
     let receiver: FakeWebhook;
+    const direct = uniqueDatabaseUrl("pgbouncer");
 
     before(async () => {
-      const direct = uniqueDatabaseUrl("pgbouncer");
       receiver = await startFakeWebhook();
       server = await startTestServer({
         ROLE: "all",
@@ -62,6 +62,22 @@ describe("PostgreSQL through PgBouncer (transaction pooling)", function () {
 
     it("turns named prepared statements off by default, since the direct URL differs", () => {
       expect(server.app.config.databasePreparedStatements).to.equal(false);
+    });
+
+    it("LISTENs on direct connections, never on PgBouncer's server connections", async () => {
+      const watcher = new pg.Client(direct);
+      await watcher.connect();
+      try {
+        const listening = async () =>
+          (await watcher.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")).rows.map((r) => r.pid);
+        // Agenda's channel and the outbox listener.
+        await until(async () => (await listening()).length >= 2, "both LISTEN connections");
+        const pooled = await bouncer!.serverPids();
+        expect(pooled).to.not.be.empty;
+        expect((await listening()).filter((pid) => pooled.includes(pid))).to.deep.equal([]);
+      } finally {
+        await watcher.end();
+      }
     });
 
     it("signs users up and in, refreshes and answers GetMe, many users at once", async () => {

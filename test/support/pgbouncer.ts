@@ -3,6 +3,7 @@
 //
 //   const bouncer = await startPgBouncer();      // undefined where pgbouncer is not installed
 //   bouncer.url(directUrl)                       // the same URL, through the pooler's port
+//   await bouncer.serverPids()                   // PostgreSQL backends PgBouncer holds (SHOW SERVERS)
 //   await bouncer.close();                       // stopped and its directory removed
 //
 // Config and auth file live in a temp dir; any database name is forwarded (`* =`), auth is
@@ -14,6 +15,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import pg from "pg";
 import { freePort } from "./private-redis.js";
 
 const run = promisify(execFile);
@@ -23,6 +25,8 @@ export interface PgBouncer {
   readonly port: number;
   /** `directUrl` with its host and port replaced by the pooler's. */
   url(directUrl: string): string;
+  /** Process ids of the PostgreSQL backends behind PgBouncer's server connections (admin console, SHOW SERVERS). */
+  serverPids(): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -65,6 +69,7 @@ export async function startPgBouncer(options: { upstreamPort?: number; poolSize?
       `listen_port = ${port}`,
       "unix_socket_dir =",
       "auth_type = trust",
+      "admin_users = postgres",
       `auth_file = ${join(dir, "users.txt")}`,
       "pool_mode = transaction",
       `default_pool_size = ${options.poolSize ?? 4}`,
@@ -111,6 +116,17 @@ export async function startPgBouncer(options: { upstreamPort?: number; poolSize?
       u.hostname = "127.0.0.1";
       u.port = String(port);
       return u.toString();
+    },
+    async serverPids() {
+      // The admin console answers the simple query protocol only (a query without parameters).
+      const admin = new pg.Client({ host: "127.0.0.1", port, user: "postgres", database: "pgbouncer" });
+      await admin.connect();
+      try {
+        const { rows } = await admin.query<{ remote_pid: string | number }>("SHOW SERVERS");
+        return rows.map((r) => Number(r.remote_pid));
+      } finally {
+        await admin.end();
+      }
     },
     close,
   };
