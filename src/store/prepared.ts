@@ -10,8 +10,9 @@
 //
 // Behind a transaction pooler (PgBouncer before 1.21 tracks no named statements) a statement
 // prepared on one server connection is missing, or already there, on the next transaction's:
-// a Sequelize instance opened with `preparedStatements: false` sends the same SQL unnamed
-// (parsed and planned on every call, in the same round trip). This is the one place that chooses.
+// on a Sequelize instance opened with `databasePreparedStatements: false` (database.ts) the same
+// SQL goes unnamed (parsed and planned on every call, in the same round trip). The choice is
+// made here alone.
 import { createHash } from "node:crypto";
 import type pg from "pg";
 import type { Sequelize, Transaction } from "sequelize";
