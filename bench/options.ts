@@ -25,9 +25,17 @@ export interface BenchOptions {
   /** Extra node flags for the service process (e.g. V8 heap sizes). */
   serviceNodeFlags: string[];
   databaseUrl: string;
+  /** DATABASE_PREPARED_STATEMENTS of the service; unset: the service's default. */
+  preparedStatements?: boolean;
   redisUrl: string;
   redisPrefix: string;
   outDir: string;
+}
+
+function onOff(name: string, raw: string | undefined): boolean | undefined {
+  if (raw === undefined) return undefined;
+  if (raw !== "on" && raw !== "off") throw new Error(`--${name}: expected on or off, got "${raw}"`);
+  return raw === "on";
 }
 
 export const USAGE = `npm run bench -- [options]
@@ -45,6 +53,7 @@ export const USAGE = `npm run bench -- [options]
   --profile              V8 CPU profiles (--cpu-prof) of every server, in the run's folder
   --node-flags=FLAGS     node flags for the service, after those of npm start (package.json), e.g. --node-flags="--max-semi-space-size=16"
   --database-url URL     default postgres://postgres@127.0.0.1:5432/identity_bench
+  --prepared-statements on|off   the service's DATABASE_PREPARED_STATEMENTS (default: its own default, on)
   --redis-url URL        default redis://127.0.0.1:6379/0
   --redis-prefix P       default bench: (its keys are deleted at the start of a run)
   --out DIR              default bench/out`;
@@ -75,6 +84,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
       profile: { type: "boolean" },
       "node-flags": { type: "string" },
       "database-url": { type: "string" },
+      "prepared-statements": { type: "string" },
       "redis-url": { type: "string" },
       "redis-prefix": { type: "string" },
       out: { type: "string" },
@@ -103,6 +113,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     profile: values.profile ?? false,
     serviceNodeFlags: values["node-flags"]?.split(/\s+/).filter(Boolean) ?? [],
     databaseUrl: values["database-url"] ?? "postgres://postgres@127.0.0.1:5432/identity_bench",
+    preparedStatements: onOff("prepared-statements", values["prepared-statements"]),
     redisUrl: values["redis-url"] ?? "redis://127.0.0.1:6379/0",
     redisPrefix: values["redis-prefix"] ?? "bench:",
     outDir: values.out ?? fileURLToPath(new URL("./out/", import.meta.url)),

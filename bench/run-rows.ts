@@ -62,7 +62,7 @@ export async function runRows(o: BenchOptions, s: MeasureSettings, population: n
       let target: Target | undefined;
       try {
         if (row.target === "service") {
-          service ??= await startService({ nodeFlags: o.serviceNodeFlags, databaseUrl: o.databaseUrl, redisUrl: o.redisUrl, redisPrefix: o.redisPrefix, ...processOptions("service") });
+          service ??= await startService({ nodeFlags: o.serviceNodeFlags, databaseUrl: o.databaseUrl, preparedStatements: o.preparedStatements, redisUrl: o.redisUrl, redisPrefix: o.redisPrefix, ...processOptions("service") });
           target = service;
           if (row.sessions && !ctx.accessToken) {
             ctx.accessToken = await signInSessions(o, s, service, ctx.users, sessionsFile);

@@ -31,6 +31,7 @@ export interface ProcessOptions {
 export interface ServiceOptions extends ProcessOptions {
   nodeFlags: string[];
   databaseUrl: string;
+  preparedStatements?: boolean;
   redisUrl: string;
   redisPrefix: string;
 }
@@ -69,6 +70,7 @@ export function serviceEnv(o: ServiceOptions, port: number): NodeJS.ProcessEnv {
     PORT: String(port),
     LOG_LEVEL: "warn",
     DATABASE_URL: o.databaseUrl,
+    ...(o.preparedStatements === undefined ? {} : { DATABASE_PREPARED_STATEMENTS: String(o.preparedStatements) }),
     REDIS_URL: o.redisUrl,
     REDIS_KEY_PREFIX: o.redisPrefix,
     SERVER_SECRET: "bench-secret-bench-secret-bench-secret-0123456789",

@@ -15,6 +15,17 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string;
+  /**
+   * DATABASE_DIRECT_URL: the same database without a transaction pooler in between (default:
+   * DATABASE_URL). Creating the database, migrations and the job store (Agenda's LISTEN, session
+   * advisory locks) connect here; requests go through DATABASE_URL.
+   */
+  databaseDirectUrl: string;
+  /**
+   * DATABASE_PREPARED_STATEMENTS: the hot paths' SQL as named prepared statements (src/store/prepared.ts).
+   * Default: on, unless DATABASE_DIRECT_URL names another address than DATABASE_URL (a pooler).
+   */
+  databasePreparedStatements: boolean;
   redisUrl: string;
   /** Prefix of every Redis key this process writes (tests use one per run). */
   redisKeyPrefix: string;
@@ -187,12 +198,19 @@ export function loadConfig(env: Env = process.env): Config {
   const tlsKey = str(env, "TLS_KEY_FILE");
   if (!!tlsCert !== !!tlsKey) fail(tlsCert ? "TLS_KEY_FILE" : "TLS_CERT_FILE", "TLS_CERT_FILE and TLS_KEY_FILE go together");
 
+  const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"], "postgres://postgres@127.0.0.1:5432/identity")!;
+  const databaseDirectUrl = url(env, "DATABASE_DIRECT_URL", ["postgres:", "postgresql:"], databaseUrl)!;
+
   const config: Config = {
     nodeEnv,
     role: oneOf(env, "ROLE", ["api", "worker", "all"] as const, "all"),
     port: int(env, "PORT", 8080, 0, 65535),
     host: str(env, "HOST", "0.0.0.0")!,
-    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"], "postgres://postgres@127.0.0.1:5432/identity")!,
+    databaseUrl,
+    databaseDirectUrl,
+    // Behind a pooler (a direct URL of its own), named statements are off unless asked for:
+    // a transaction pooler hands each transaction to any server connection (README, "PostgreSQL through a pooler").
+    databasePreparedStatements: bool(env, "DATABASE_PREPARED_STATEMENTS", databaseDirectUrl === databaseUrl),
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"], "redis://127.0.0.1:6379/0")!,
     redisKeyPrefix: str(env, "REDIS_KEY_PREFIX", "identity:")!,
     redisCommandTimeoutMs: int(env, "REDIS_COMMAND_TIMEOUT_MS", 1000, 10, 60_000),

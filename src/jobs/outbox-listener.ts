@@ -3,7 +3,8 @@
 // a sync (JobQueue.syncSoon, which coalesces bursts). The outbox lives in PostgreSQL whatever
 // the job store is, so this works with either. Losing the connection only delays syncs until
 // the 30-second schedule; the listener reconnects with backoff and, once back, asks for one
-// sync to catch up on what committed meanwhile.
+// sync to catch up on what committed meanwhile. LISTEN holds a session: `databaseUrl` is
+// DATABASE_DIRECT_URL, never a transaction pooler.
 import pg from "pg";
 import type { Logger } from "../logger.js";
 import { storeFailure, type OutageLog } from "../store/store-errors.js";

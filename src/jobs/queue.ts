@@ -79,7 +79,7 @@ export function queueOn(agenda: Agenda, logger: Logger): JobQueue & { dispose():
 }
 
 /** For ROLE=api: enqueue without processing. Rejects when the job store is unreachable. */
-export async function openJobQueue({ config, logger }: { config: Pick<Config, "mongodbUri" | "databaseUrl">; logger: Logger }): Promise<JobClient> {
+export async function openJobQueue({ config, logger }: { config: Pick<Config, "mongodbUri" | "databaseDirectUrl">; logger: Logger }): Promise<JobClient> {
   const store = await openJobStore(config, logger);
   const agenda = newAgenda(store);
   const { dispose, ...queue } = queueOn(agenda, logger);

@@ -201,7 +201,9 @@ async function openMongo(uri: string, logger: Logger): Promise<JobStore> {
 }
 
 /** Connects the job store chosen by the configuration; rejects (leaving nothing open) when it is unreachable. */
-export function openJobStore(config: Pick<Config, "mongodbUri" | "databaseUrl">, logger: Logger, outages?: OutageLog): Promise<JobStore> {
+export function openJobStore(config: Pick<Config, "mongodbUri" | "databaseDirectUrl">, logger: Logger, outages?: OutageLog): Promise<JobStore> {
   const log = logger.child({ component: "job-store" });
-  return config.mongodbUri ? openMongo(config.mongodbUri, log) : openPostgres(config.databaseUrl, log, outages ?? createOutageLog(log));
+  // Session-level: LISTEN and the schema's advisory lock need a connection of their own, never a
+  // transaction pooler's (DATABASE_DIRECT_URL).
+  return config.mongodbUri ? openMongo(config.mongodbUri, log) : openPostgres(config.databaseDirectUrl, log, outages ?? createOutageLog(log));
 }

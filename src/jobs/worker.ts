@@ -131,7 +131,7 @@ export async function startWorker({ config, logger, stores, notifier, tuning: ov
     agenda.define(spec.name, handler(spec), { concurrency: 1, lockLimit: 1, lockLifetime: tuning.lockLifetimeMs, backoff: RETRY });
   }
 
-  const outbox = listenForOutbox({ databaseUrl: config.databaseUrl, logger, onChange: () => queue.syncSoon(), outages });
+  const outbox = listenForOutbox({ databaseUrl: config.databaseDirectUrl, logger, onChange: () => queue.syncSoon(), outages });
   try {
     await agenda.start();
     for (const spec of jobs) {

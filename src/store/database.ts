@@ -4,6 +4,7 @@ import pg from "pg";
 import { Sequelize } from "sequelize";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
+import { usePreparedStatements } from "./prepared.js";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -63,12 +64,13 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
  * The Sequelize instance of the service. Timestamps are written and read in UTC; models
  * map camelCase attributes to snake_case columns. SQL is logged at debug level, and only
  * outside production: raw queries carry their values inline (e-mail addresses, document
- * numbers), which must never reach production logs.
+ * numbers), which must never reach production logs. `databasePreparedStatements: false`
+ * (behind a transaction pooler) sends the hot paths' SQL unnamed (src/store/prepared.ts).
  */
-export function openDatabase(config: Pick<Config, "databaseUrl"> & Partial<Pick<Config, "nodeEnv">>, logger: Logger): Sequelize {
+export function openDatabase(config: Pick<Config, "databaseUrl"> & Partial<Pick<Config, "nodeEnv" | "databasePreparedStatements">>, logger: Logger): Sequelize {
   const log = logger.child({ component: "sql" });
   const debug = (config.nodeEnv === "development" || config.nodeEnv === "test") && log.isLevelEnabled("debug");
-  return new Sequelize(config.databaseUrl, {
+  const sequelize = new Sequelize(config.databaseUrl, {
     dialect: "postgres",
     dialectModule: pg,
     // Parameters from the URL's query string (sslmode, application_name…) override these.
@@ -81,4 +83,6 @@ export function openDatabase(config: Pick<Config, "databaseUrl"> & Partial<Pick<
     // ten connections per instance keeps a fleet of instances well under max_connections.
     pool: { max: 10, min: 0, idle: 10_000, acquire: 30_000 },
   });
+  usePreparedStatements(sequelize, config.databasePreparedStatements ?? true);
+  return sequelize;
 }

@@ -25,7 +25,8 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-export type StoreConfig = Pick<Config, "databaseUrl" | "redisUrl" | "redisKeyPrefix"> & Partial<Pick<Config, "nodeEnv" | "redisCommandTimeoutMs">>;
+export type StoreConfig = Pick<Config, "databaseUrl" | "redisUrl" | "redisKeyPrefix"> &
+  Partial<Pick<Config, "nodeEnv" | "redisCommandTimeoutMs" | "databaseDirectUrl" | "databasePreparedStatements">>;
 
 async function closeRedis(redis: Redis): Promise<void> {
   if (redis.status === "end") return;
@@ -79,18 +80,33 @@ function redisAddress(redisUrl: string): string {
 }
 
 /**
+ * Applies the pending migrations over the direct connection (DATABASE_DIRECT_URL): DDL and
+ * the migration lock are no business of a transaction pooler. Same URL: on `sequelize` itself.
+ */
+async function migrateDirect(config: StoreConfig, sequelize: Sequelize, logger: Logger): Promise<string[]> {
+  const directUrl = config.databaseDirectUrl ?? config.databaseUrl;
+  if (directUrl === config.databaseUrl) return migrate(sequelize, logger);
+  const direct = openDatabase({ ...config, databaseUrl: directUrl }, logger);
+  try {
+    return await migrate(direct, logger);
+  } finally {
+    await direct.close();
+  }
+}
+
+/**
  * Creates the database if missing, applies pending migrations, connects Redis. Fails (and
  * leaves nothing open) when either store is unreachable, so a misconfigured instance stops
  * at start with the reason.
  */
 export async function openStores(config: StoreConfig, logger: Logger): Promise<Stores> {
   const log = logger.child({ component: "store" });
-  if (await ensureDatabase(config.databaseUrl)) log.info("created the database");
+  if (await ensureDatabase(config.databaseDirectUrl ?? config.databaseUrl)) log.info("created the database");
   const sequelize = openDatabase(config, logger);
   const outages = createOutageLog(log);
   const redis = openRedis(config, logger, outages);
   try {
-    const applied = await migrate(sequelize, logger);
+    const applied = await migrateDirect(config, sequelize, logger);
     log.info({ applied }, applied.length ? "database migrated" : "database schema up to date");
     await pingWithin(redis, REDIS_START_WAIT_MS).catch((err: Error) => {
       throw new Error(`Redis at ${redisAddress(config.redisUrl)} is unavailable: ${err.message}`, { cause: err });

@@ -1,6 +1,6 @@
 // `npm run migrate` applies pending migrations (creating the database if needed) and exits;
 // `npm run migrate -- down` reverts the most recent one (refused in production: reverting
-// drops tables and their data). Configuration as for the service.
+// drops tables and their data). Configuration as for the service; it connects to DATABASE_DIRECT_URL.
 import { ConfigError, loadConfig } from "../config.js";
 import { createLogger } from "../logger.js";
 import { ensureDatabase, openDatabase } from "./database.js";
@@ -13,8 +13,10 @@ async function main(command: string): Promise<void> {
   const config = loadConfig();
   if (command === "down" && config.nodeEnv === "production") throw new Error("migrate down is refused in production");
   const logger = createLogger(config.logLevel, { command: "migrate" });
-  if (await ensureDatabase(config.databaseUrl)) logger.info("created the database");
-  const sequelize = openDatabase(config, logger);
+  // Migrations connect directly (DATABASE_DIRECT_URL), never through a transaction pooler.
+  const direct = { ...config, databaseUrl: config.databaseDirectUrl };
+  if (await ensureDatabase(direct.databaseUrl)) logger.info("created the database");
+  const sequelize = openDatabase(direct, logger);
   try {
     if (command === "up") {
       const applied = await migrate(sequelize, logger);

@@ -118,7 +118,7 @@ describe("many instances on the same stores (2 × ROLE=api, 2 × ROLE=worker)", 
   });
 
   it("jobs enqueued once each run exactly once across the two workers", async () => {
-    jobs = await openJobQueue({ config: { databaseUrl: env.DATABASE_URL!, mongodbUri: undefined }, logger: createLogger("silent") });
+    jobs = await openJobQueue({ config: { databaseDirectUrl: env.DATABASE_URL!, mongodbUri: undefined }, logger: createLogger("silent") });
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push(String((await jobs.agenda.now("update-user-last-activity", {})).attrs._id));
     const finished = () =>

@@ -284,7 +284,7 @@ describe("job store", () => {
     process.on("unhandledRejection", onUnhandled);
     try {
       let error: Error | undefined;
-      await openJobStore({ databaseUrl: "postgres://postgres@127.0.0.1:1/nowhere" }, logger).catch((e: Error) => (error = e));
+      await openJobStore({ databaseDirectUrl: "postgres://postgres@127.0.0.1:1/nowhere" }, logger).catch((e: Error) => (error = e));
       expect(error?.message).to.match(/^job store \(PostgreSQL\) is unavailable/);
       await sleep(100);
       expect(unhandled).to.deep.equal([]);

@@ -29,11 +29,23 @@ describe("config", () => {
     expect(c.fcm).to.deep.equal({ endpoint: "http://127.0.0.1:9", projectId: "demo", accessToken: "t" });
   });
 
+  it("connects directly and prepares statements unless a direct URL says DATABASE_URL is a pooler", () => {
+    const plain = loadConfig({ DATABASE_URL: "postgres://u@db:5432/identity" });
+    expect(plain).to.include({ databaseDirectUrl: "postgres://u@db:5432/identity", databasePreparedStatements: true });
+    const pooled = loadConfig({ DATABASE_URL: "postgres://u@pooler:6432/identity", DATABASE_DIRECT_URL: "postgres://u@db:5432/identity" });
+    expect(pooled).to.include({ databaseUrl: "postgres://u@pooler:6432/identity", databaseDirectUrl: "postgres://u@db:5432/identity", databasePreparedStatements: false });
+    const optedIn = loadConfig({ DATABASE_URL: "postgres://u@pooler:6432/identity", DATABASE_DIRECT_URL: "postgres://u@db:5432/identity", DATABASE_PREPARED_STATEMENTS: "true" });
+    expect(optedIn.databasePreparedStatements).to.equal(true);
+    expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: "off" }).databasePreparedStatements).to.equal(false);
+  });
+
   const bad: Array<[Record<string, string>, RegExp]> = [
     [{ PORT: "eighty" }, /^PORT: expected a whole number/],
     [{ PORT: "70000" }, /^PORT: must be between 0 and 65535/],
     [{ NODE_ENV: "staging" }, /^NODE_ENV: expected one of/],
     [{ DATABASE_URL: "mysql://x" }, /^DATABASE_URL: expected a postgres: or postgresql: URL/],
+    [{ DATABASE_DIRECT_URL: "http://db/identity" }, /^DATABASE_DIRECT_URL: expected a postgres: or postgresql: URL/],
+    [{ DATABASE_PREPARED_STATEMENTS: "maybe" }, /^DATABASE_PREPARED_STATEMENTS: expected true or false/],
     [{ REDIS_URL: "not a url" }, /^REDIS_URL: not a valid URL/],
     [{ OTP_TTL_SECONDS: "0" }, /^OTP_TTL_SECONDS: must be between/],
     [{ REDIS_COMMAND_TIMEOUT_MS: "0" }, /^REDIS_COMMAND_TIMEOUT_MS: must be between 10 and 60000/],
