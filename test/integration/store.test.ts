@@ -80,7 +80,7 @@ async function databaseExists(databaseUrl: string): Promise<boolean> {
 }
 
 async function publicTables(databaseUrl: string): Promise<string[]> {
-  const rows = await sql<{ table_name: string }>(databaseUrl, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
+  const rows = await sql<{ table_name: string }>(databaseUrl, "SELECT table_name FROM information_schema.tables t JOIN pg_class c ON c.oid = format('%I.%I', t.table_schema, t.table_name)::regclass WHERE table_schema = 'public' AND NOT c.relispartition ORDER BY table_name");
   return rows.map((r) => r.table_name);
 }
 
@@ -138,13 +138,13 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(fks).to.deep.equal(
           ["analytics_reports", "notification_log", "points_transactions", "sessions", "user_devices", "user_kyc", "user_points", "user_profiles"].map((table_name) => ({ table_name, delete_rule: "CASCADE" })),
         );
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }, { name: "0003_sessions_hot_updates" }, { name: "0004_denied_tokens" }]);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations ORDER BY name")).to.deep.equal([{ name: "0001_initial" }, { name: "0002_jobs" }, { name: "0003_sessions_hot_updates" }, { name: "0004_denied_tokens" }, { name: "0007_partition_audit_logs" }]);
         expect(indexes).to.not.include("sessions_user_revoked_expires_idx");
         const [sessions] = await sql<{ reloptions: string[] }>(config.databaseUrl, "SELECT reloptions FROM pg_class WHERE relname = 'sessions'");
         expect(sessions!.reloptions).to.deep.equal(["fillfactor=80"]);
 
         expect(await migrate(stores.sequelize, logger)).to.deep.equal([]);
-        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(4);
+        expect(await sql(config.databaseUrl, "SELECT name FROM schema_migrations")).to.have.length(5);
       } finally {
         await stores.close();
       }
@@ -157,9 +157,10 @@ describe("store (PostgreSQL + Redis)", () => {
       const b = openDatabase({ databaseUrl: url }, logger);
       try {
         const applied = await Promise.all([migrate(a, logger), migrate(b, logger)]);
-        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens"]);
+        expect(applied.flat()).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens", "0007_partition_audit_logs"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
 
+        expect(await revertLastMigration(a, logger)).to.equal("0007_partition_audit_logs");
         expect(await revertLastMigration(a, logger)).to.equal("0004_denied_tokens");
         expect(await revertLastMigration(a, logger)).to.equal("0003_sessions_hot_updates");
         const indexes = (await sql<{ indexname: string }>(url, "SELECT indexname FROM pg_indexes WHERE tablename = 'sessions' ORDER BY 1")).map((r) => r.indexname);
@@ -167,7 +168,7 @@ describe("store (PostgreSQL + Redis)", () => {
         expect(await revertLastMigration(a, logger)).to.equal("0002_jobs");
         expect(await revertLastMigration(a, logger)).to.equal("0001_initial");
         expect(await publicTables(url)).to.deep.equal(["schema_migrations"]);
-        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens"]);
+        expect(await migrate(b, logger)).to.deep.equal(["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens", "0007_partition_audit_logs"]);
         expect(await publicTables(url)).to.deep.equal(TABLES);
       } finally {
         await Promise.all([a.close(), b.close()]);

@@ -7,10 +7,12 @@ import * as initial from "./0001_initial.js";
 import * as jobs from "./0002_jobs.js";
 import * as sessionsHotUpdates from "./0003_sessions_hot_updates.js";
 import * as deniedTokens from "./0004_denied_tokens.js";
+import * as partitionAuditLogs from "./0007_partition_audit_logs.js";
 
 export const migrations: ReadonlyArray<RunnableMigration<MigrationContext>> = [
   { name: "0001_initial", ...initial },
   { name: "0002_jobs", ...jobs },
   { name: "0003_sessions_hot_updates", ...sessionsHotUpdates },
   { name: "0004_denied_tokens", ...deniedTokens },
+  { name: "0007_partition_audit_logs", ...partitionAuditLogs },
 ];
