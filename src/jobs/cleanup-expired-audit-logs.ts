@@ -1,6 +1,8 @@
 // cleanup-expired-audit-logs (daily): drops the monthly partitions of user_audit_logs whose
 // whole month is older than AUDIT_RETENTION_DAYS (365) — DETACH then DROP, one partition per
-// transaction, instead of deleting rows (no row-by-row WAL, no bloat, no vacuum). A month
+// transaction, instead of deleting rows (no row-by-row WAL, no bloat, no vacuum); a partition
+// whose lock is not had within a second (a long query on the table) is left for the next
+// run ("busy"), so that writers never queue behind the drop for longer. A month
 // that straddles the cut-off is kept whole until its last day has expired: rows live at
 // least the retention and at most one month more. Rows the DEFAULT partition holds (a month
 // without a partition) are still deleted row by row past the cut-off, oldest first,
@@ -28,14 +30,17 @@ export const cleanupExpiredAuditLogs: JobSpec = {
     const [{ cutoff }] = await select<{ cutoff: Date }>(ctx, "SELECT now() - make_interval(days => $1) AS cutoff", [ctx.config.auditRetentionDays]);
     const expired = (await ctx.sequelize.transaction((t) => listAuditPartitions(ctx.sequelize, t))).filter((p) => new Date(p.to) <= cutoff);
     const dropped: string[] = [];
+    let busy = 0;
     for (const p of expired) {
       if (ctx.signal.aborted) throw new JobInterrupted();
-      if (await dropAuditPartition(ctx.sequelize, p.name)) dropped.push(p.name);
+      const outcome = await dropAuditPartition(ctx.sequelize, p.name);
+      if (outcome === "dropped") dropped.push(p.name);
+      if (outcome === "busy") busy += 1;
     }
     const run = await inBatches(ctx, async (size) => {
       const [{ deleted }] = await select<{ deleted: number }>(ctx, DELETE_BATCH, [cutoff, size]);
       return deleted;
     });
-    return { droppedPartitions: dropped.length, dropped: dropped.join(","), deleted: run.items, batches: run.batches, complete: run.complete, cutoff: cutoff.toISOString() };
+    return { droppedPartitions: dropped.length, dropped: dropped.join(","), busy, deleted: run.items, batches: run.batches, complete: run.complete && busy === 0, cutoff: cutoff.toISOString() };
   },
 };

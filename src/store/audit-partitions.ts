@@ -89,16 +89,28 @@ export async function monthsToCover(sequelize: Sequelize, transaction: Transacti
   return found.map((r) => r.month);
 }
 
-/** Detaches and drops one month partition; false when it was not attached (dropped already). */
-export async function dropAuditPartition(sequelize: Sequelize, name: string): Promise<boolean> {
-  return sequelize.transaction(async (transaction) => {
-    // DETACH and DROP take ACCESS EXCLUSIVE on the parent for a moment; waiting behind a long
-    // query would queue every audit write behind it, so give up instead (the next run retries).
-    await sequelize.query("SET LOCAL lock_timeout = '5s'", { transaction });
-    await sequelize.query(LOCK, { transaction });
-    if (!(await listAuditPartitions(sequelize, transaction)).some((p) => p.name === name)) return false;
-    await sequelize.query(`ALTER TABLE ${AUDIT_TABLE} DETACH PARTITION ${name}`, { transaction });
-    await sequelize.query(`DROP TABLE ${name}`, { transaction });
-    return true;
-  });
+/** SQLSTATE lock_not_available: lock_timeout ran out. */
+const LOCK_NOT_AVAILABLE = "55P03";
+
+/**
+ * Detaches and drops one month partition: "dropped", "gone" when it was not attached (dropped
+ * already), "busy" when the table's lock could not be had within a second.
+ */
+export async function dropAuditPartition(sequelize: Sequelize, name: string): Promise<"dropped" | "gone" | "busy"> {
+  try {
+    return await sequelize.transaction(async (transaction) => {
+      // DETACH and DROP take ACCESS EXCLUSIVE on the parent for a moment; waiting behind a long
+      // query would queue every audit write (sign-in, every change) behind it, so give up
+      // after a second instead (the next run retries).
+      await sequelize.query("SET LOCAL lock_timeout = '1s'", { transaction });
+      await sequelize.query(LOCK, { transaction });
+      if (!(await listAuditPartitions(sequelize, transaction)).some((p) => p.name === name)) return "gone";
+      await sequelize.query(`ALTER TABLE ${AUDIT_TABLE} DETACH PARTITION ${name}`, { transaction });
+      await sequelize.query(`DROP TABLE ${name}`, { transaction });
+      return "dropped";
+    });
+  } catch (err) {
+    if ((err as { parent?: { code?: string } }).parent?.code === LOCK_NOT_AVAILABLE) return "busy";
+    throw err;
+  }
 }

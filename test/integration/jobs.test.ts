@@ -178,6 +178,22 @@ describe("jobs (handlers)", function () {
       expect(await run(cleanupExpiredAuditLogs, s.ctx())).to.include({ droppedPartitions: 0, deleted: 0, batches: 1 });
     });
 
+    it("leaves a partition for the next run when a query holds the table (writers never queue behind the drop)", async () => {
+      await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('held', 'user', now() - interval '600 days')`);
+      await run(createAuditLogPartitions, s.ctx());
+      const [{ held }] = (await sql(`SELECT created_at AS held FROM user_audit_logs WHERE action = 'held'`)) as [{ held: Date }];
+      const reader = await s.stores.sequelize.transaction();
+      try {
+        await s.stores.sequelize.query("SELECT count(*) FROM user_audit_logs", { transaction: reader }); // holds ACCESS SHARE until it ends
+        expect(await run(cleanupExpiredAuditLogs, s.ctx())).to.include({ droppedPartitions: 0, busy: 1, complete: false });
+        expect(await partitions()).to.include(monthPartition(held).name);
+      } finally {
+        await reader.rollback();
+      }
+      expect(await run(cleanupExpiredAuditLogs, s.ctx())).to.include({ droppedPartitions: 1, dropped: monthPartition(held).name, busy: 0, complete: true });
+      expect(await placed("held")).to.have.length(0);
+    });
+
     it("deletes expired rows the DEFAULT partition holds in bounded batches, and nothing else", async () => {
       // Their month's partition is gone: they land in DEFAULT.
       for (let i = 0; i < 10; i++) await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('stray', 'user', now() - interval '400 days')`);
