@@ -10,7 +10,7 @@
 //
 // A partitioned table's primary key must include the partition key: (id, created_at). No
 // foreign key references the table, and it has none (0001). Writes to the table wait for the
-// migration (it holds ACCESS EXCLUSIVE on it); measured on 10,000,000 rows in bench/RESULTS.md.
+// migration (it holds ACCESS EXCLUSIVE on it): plan it; timed in bench/RESULTS.md (Audit log cleanup).
 import type { MigrationFn } from "umzug";
 import { QueryTypes } from "sequelize";
 import { AUDIT_MONTHS_AHEAD, createAuditPartitions } from "../audit-partitions.js";
