@@ -100,7 +100,9 @@ LEFT JOIN user_kyc k ON k.user_id = u.id
 LEFT JOIN user_profiles p ON p.user_id = u.id`;
 
 // The last $3 UTC days, today included, each joined to its audit rows by a created_at range
-// (index-friendly), so days without events come out as zeros.
+// (index-friendly), so days without events come out as zeros. The whole period's bounds are
+// repeated as plain conditions so that PostgreSQL prunes the audit log's monthly partitions
+// outside it when the query starts (the per-day bounds come from the join: no pruning).
 const DAILY_SQL = `
 WITH days AS (
   SELECT generate_series((now() AT TIME ZONE 'UTC')::date - ($3::int - 1), (now() AT TIME ZONE 'UTC')::date, interval '1 day')::date AS day
@@ -113,6 +115,8 @@ LEFT JOIN user_audit_logs a
   ON a.user_id = $1
  AND a.created_at >= days.day::timestamp AT TIME ZONE 'UTC'
  AND a.created_at < (days.day + 1)::timestamp AT TIME ZONE 'UTC'
+ AND a.created_at >= ((now() AT TIME ZONE 'UTC')::date - ($3::int - 1))::timestamp AT TIME ZONE 'UTC'
+ AND a.created_at < ((now() AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
 GROUP BY days.day
 ORDER BY days.day`;
 

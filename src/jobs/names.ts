@@ -2,6 +2,7 @@
 // without loading them.
 export const JOB_NAMES = [
   "cleanup-expired-audit-logs",
+  "create-audit-log-partitions",
   "deactivate-inactive-users",
   "update-user-last-activity",
   "send-profile-completion-reminder",

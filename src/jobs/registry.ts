@@ -1,6 +1,7 @@
 // Every job the worker defines and `npm run job` can run, in one list.
 import { cleanupExpiredAuditLogs } from "./cleanup-expired-audit-logs.js";
 import type { JobSpec } from "./context.js";
+import { createAuditLogPartitions } from "./create-audit-log-partitions.js";
 import { deactivateInactiveUsers } from "./deactivate-inactive-users.js";
 import { generateUserAnalyticsReport } from "./generate-user-analytics-report.js";
 import { purgeDeletedAccounts } from "./purge-deleted-accounts.js";
@@ -11,6 +12,7 @@ import { updateUserLastActivity } from "./update-user-last-activity.js";
 
 export const JOBS: readonly JobSpec[] = [
   cleanupExpiredAuditLogs,
+  createAuditLogPartitions,
   deactivateInactiveUsers,
   updateUserLastActivity,
   sendProfileCompletionReminder,

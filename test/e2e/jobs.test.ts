@@ -144,6 +144,7 @@ describe("jobs end to end", function () {
     expect(status.store).to.equal("postgres");
     expect(status.jobs.filter((j) => j.repeat).map((j) => j.name)).to.have.members([
       "cleanup-expired-audit-logs",
+      "create-audit-log-partitions",
       "deactivate-inactive-users",
       "update-user-last-activity",
       "send-profile-completion-reminder",

@@ -9,6 +9,7 @@ import { createActivityTracker, openActivityQueue, ACTIVITY_QUEUE_KEY } from "..
 import { recordUserChange } from "../../src/domain/outbox.js";
 import { cleanupExpiredAuditLogs } from "../../src/jobs/cleanup-expired-audit-logs.js";
 import { JobInterrupted, type JobContext, type JobSpec } from "../../src/jobs/context.js";
+import { createAuditLogPartitions } from "../../src/jobs/create-audit-log-partitions.js";
 import { deactivateInactiveUsers } from "../../src/jobs/deactivate-inactive-users.js";
 import { generateUserAnalyticsReport, lastFullWeek, periodOf } from "../../src/jobs/generate-user-analytics-report.js";
 import { sendKycVerificationReminder } from "../../src/jobs/send-kyc-verification-reminder.js";
@@ -19,6 +20,7 @@ import { SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER, verifyWebhookSigna
 import { createLogger } from "../../src/logger.js";
 import { createNotifier, type Notifier } from "../../src/notify/index.js";
 import { createPushSender } from "../../src/notify/push.js";
+import { AUDIT_MONTHS_AHEAD, monthPartition } from "../../src/store/audit-partitions.js";
 import { openStores, type Stores } from "../../src/store/index.js";
 import { REDIS_URL, uniqueDatabaseUrl, uniqueRedisPrefix } from "../support/env.js";
 import { startFakeFcm, type FakeFcm } from "../support/fake-fcm.js";
@@ -119,38 +121,115 @@ const run = (spec: JobSpec, ctx: JobContext, data?: unknown) => spec.run(ctx, da
 describe("jobs (handlers)", function () {
   this.timeout(60_000);
 
-  describe("cleanup-expired-audit-logs", () => {
+  describe("cleanup-expired-audit-logs and create-audit-log-partitions", () => {
     const s = useJobStores();
     let sql: Sql;
     before(() => (sql = sqlOn(s.stores)));
+    /** Where each row with `action` is: its partition's name, by id. */
+    const placed = (action: string) => sql(`SELECT id, tableoid::regclass::text AS partition FROM user_audit_logs WHERE action = $1 ORDER BY id`, [action]);
+    const partitions = async () =>
+      (await sql(`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'user_audit_logs'::regclass ORDER BY 1`)).map((r) => r.name as string);
+    const monthsFromNow = (n: number) => {
+      const now = new Date();
+      return monthPartition(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + n, 1))).name;
+    };
 
-    it("deletes rows older than the retention in bounded batches, and nothing else", async () => {
+    it("create-audit-log-partitions creates this month and the next ones, idempotently", async () => {
+      const ahead = Array.from({ length: AUDIT_MONTHS_AHEAD + 1 }, (_, i) => monthsFromNow(i));
+      expect(await partitions()).to.include.members([...ahead, "user_audit_logs_default"]); // the migration made them
+      const last = ahead.at(-1)!;
+      await sql(`ALTER TABLE user_audit_logs DETACH PARTITION ${last}`);
+      await sql(`DROP TABLE ${last}`);
+      expect(await run(createAuditLogPartitions, s.ctx())).to.deep.equal({ created: 1, partitions: last });
+      expect(await partitions()).to.include(last);
+      expect(await run(createAuditLogPartitions, s.ctx())).to.deep.equal({ created: 0, partitions: "" });
+      expect(await Promise.all([run(createAuditLogPartitions, s.ctx()), run(createAuditLogPartitions, s.ctx())])).to.deep.equal([
+        { created: 0, partitions: "" },
+        { created: 0, partitions: "" },
+      ]);
+    });
+
+    it("a row of a month without a partition lands in the DEFAULT partition, and the partition job moves it into a month of its own", async () => {
+      await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('far', 'user', now() + interval '8 months'), ('far', 'user', now() + interval '8 months')`);
+      const caught = await placed("far");
+      expect(caught.map((r) => r.partition)).to.deep.equal(["user_audit_logs_default", "user_audit_logs_default"]);
+      const [{ month }] = (await sql(`SELECT now() + interval '8 months' AS month`)) as [{ month: Date }];
+      expect(await run(createAuditLogPartitions, s.ctx())).to.deep.equal({ created: 1, partitions: monthPartition(month).name });
+      expect(await placed("far")).to.deep.equal(caught.map((r) => ({ id: r.id, partition: monthPartition(month).name })));
+      expect(await sql(`SELECT 1 FROM user_audit_logs_default`)).to.have.length(0);
+    });
+
+    it("drops the partitions of months wholly past the retention, keeps the month straddling the cut-off and newer rows", async () => {
       for (let i = 0; i < 10; i++) await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('old', 'user', now() - interval '400 days')`);
+      await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('older', 'user', now() - interval '500 days')`);
+      // The first instant of the cut-off's month: older than the retention, but its month is not over.
+      await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('straddling', 'user', date_trunc('month', (now() - interval '365 days') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')`);
       await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('kept', 'user', now() - interval '364 days'), ('kept', 'user', now())`);
+      await run(createAuditLogPartitions, s.ctx()); // the old months' rows, caught by DEFAULT, get partitions
+      const [{ old, older }] = (await sql(`SELECT now() - interval '400 days' AS old, now() - interval '500 days' AS older`)) as [{ old: Date; older: Date }];
+      const doomed = [monthPartition(older).name, monthPartition(old).name];
+      expect((await placed("old")).map((r) => r.partition)).to.deep.equal(Array(10).fill(doomed[1]));
 
       const first = await run(cleanupExpiredAuditLogs, s.ctx());
-      expect(first).to.include({ deleted: 10, batches: 4, complete: true });
-      const left = await sql(`SELECT action FROM user_audit_logs`);
-      expect(left.map((r) => r.action)).to.deep.equal(["kept", "kept"]);
+      expect(first).to.include({ droppedPartitions: 2, dropped: doomed.join(","), deleted: 0, complete: true });
+      expect(await partitions()).to.not.include.members(doomed);
+      const left = await sql(`SELECT action FROM user_audit_logs WHERE action IN ('old', 'older', 'straddling', 'kept') ORDER BY created_at`);
+      expect(left.map((r) => r.action)).to.deep.equal(["straddling", "kept", "kept"]);
+      expect(await run(cleanupExpiredAuditLogs, s.ctx())).to.include({ droppedPartitions: 0, deleted: 0, batches: 1 });
+    });
 
+    it("leaves a partition for the next run when a query holds the table (writers never queue behind the drop)", async () => {
+      await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('held', 'user', now() - interval '600 days')`);
+      await run(createAuditLogPartitions, s.ctx());
+      const [{ held }] = (await sql(`SELECT created_at AS held FROM user_audit_logs WHERE action = 'held'`)) as [{ held: Date }];
+      const reader = await s.stores.sequelize.transaction();
+      try {
+        await s.stores.sequelize.query("SELECT count(*) FROM user_audit_logs", { transaction: reader }); // holds ACCESS SHARE until it ends
+        expect(await run(cleanupExpiredAuditLogs, s.ctx())).to.include({ droppedPartitions: 0, busy: 1, complete: false });
+        expect(await partitions()).to.include(monthPartition(held).name);
+      } finally {
+        await reader.rollback();
+      }
+      expect(await run(cleanupExpiredAuditLogs, s.ctx())).to.include({ droppedPartitions: 1, dropped: monthPartition(held).name, busy: 0, complete: true });
+      expect(await placed("held")).to.have.length(0);
+    });
+
+    it("deletes expired rows the DEFAULT partition holds in bounded batches, and nothing else", async () => {
+      // Their month's partition is gone: they land in DEFAULT.
+      for (let i = 0; i < 10; i++) await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('stray', 'user', now() - interval '400 days')`);
+      await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('kept-stray', 'user', now() - interval '364 days' + interval '8 months')`);
+      expect((await placed("stray")).map((r) => r.partition)).to.deep.equal(Array(10).fill("user_audit_logs_default"));
+      const before = await sql(`SELECT count(*)::int AS n FROM user_audit_logs WHERE action <> 'stray'`);
+      expect(await run(cleanupExpiredAuditLogs, s.ctx())).to.include({ droppedPartitions: 0, deleted: 10, batches: 4, complete: true });
+      expect(await placed("stray")).to.have.length(0);
+      expect(await sql(`SELECT count(*)::int AS n FROM user_audit_logs WHERE action <> 'stray'`)).to.deep.equal(before);
       expect(await run(cleanupExpiredAuditLogs, s.ctx())).to.include({ deleted: 0, batches: 1 });
     });
 
     it("honours AUDIT_RETENTION_DAYS", async () => {
-      await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('recent', 'user', now() - interval '40 days')`);
-      await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('fresh', 'user', now() - interval '20 days')`);
-      const [{ n: older }] = (await sql(`SELECT count(*)::int AS n FROM user_audit_logs WHERE created_at < now() - interval '30 days'`)) as [{ n: number }];
-      expect(await run(cleanupExpiredAuditLogs, s.ctx({ auditRetentionDays: 30 }))).to.include({ deleted: older });
-      expect(await sql(`SELECT 1 FROM user_audit_logs WHERE created_at < now() - interval '30 days'`)).to.have.length(0);
+      // The month before the 30-day cut-off's month is wholly past it; a row 29 days old is not.
+      await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('expired', 'user', date_trunc('month', (now() - interval '30 days') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '1 day')`);
+      await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('fresh', 'user', now() - interval '29 days')`);
+      await run(createAuditLogPartitions, s.ctx());
+      const [{ expired }] = (await sql(`SELECT created_at AS expired FROM user_audit_logs WHERE action = 'expired'`)) as [{ expired: Date }];
+      const summary = await run(cleanupExpiredAuditLogs, s.ctx({ auditRetentionDays: 30 }));
+      expect(String(summary.dropped).split(",")).to.include(monthPartition(expired).name);
+      expect(await sql(`SELECT 1 FROM user_audit_logs WHERE action = 'expired'`)).to.have.length(0);
       expect(await sql(`SELECT 1 FROM user_audit_logs WHERE action = 'fresh'`)).to.have.length(1);
+      // Every partition left ends after the cut-off.
+      const [{ n }] = (await sql(`SELECT count(*)::int AS n FROM user_audit_logs WHERE created_at < date_trunc('month', (now() - interval '30 days') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`)) as [{ n: number }];
+      expect(n).to.equal(0);
     });
 
-    it("stops between batches when the worker stops", async () => {
+    it("stops between partitions and batches when the worker stops", async () => {
+      await sql(`INSERT INTO user_audit_logs (action, entity_type, created_at) VALUES ('interrupted', 'user', now() - interval '450 days')`);
+      await run(createAuditLogPartitions, s.ctx());
       const stop = new AbortController();
       stop.abort();
       let error: unknown;
       await run(cleanupExpiredAuditLogs, s.ctx({}, stop.signal)).catch((e: unknown) => (error = e));
       expect(error).to.be.instanceOf(JobInterrupted);
+      expect(await placed("interrupted")).to.have.length(1);
     });
   });
 

@@ -18,7 +18,7 @@ import { freePort, startPrivateRedis, type PrivateRedis } from "../support/priva
 const logger = createLogger("silent");
 
 /** Every migration, in the order it applies. */
-const MIGRATIONS = ["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens", "0005_account_deletion", "0006_admin_user_search"];
+const MIGRATIONS = ["0001_initial", "0002_jobs", "0003_sessions_hot_updates", "0004_denied_tokens", "0005_account_deletion", "0006_admin_user_search", "0007_partition_audit_logs"];
 const TABLES = [
   "analytics_reports",
   "denied_tokens",
@@ -88,7 +88,7 @@ async function databaseExists(databaseUrl: string): Promise<boolean> {
 }
 
 async function publicTables(databaseUrl: string): Promise<string[]> {
-  const rows = await sql<{ table_name: string }>(databaseUrl, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
+  const rows = await sql<{ table_name: string }>(databaseUrl, "SELECT table_name FROM information_schema.tables t JOIN pg_class c ON c.oid = format('%I.%I', t.table_schema, t.table_name)::regclass WHERE table_schema = 'public' AND NOT c.relispartition ORDER BY table_name");
   return rows.map((r) => r.table_name);
 }
 
@@ -167,6 +167,8 @@ describe("store (PostgreSQL + Redis)", () => {
         const applied = await Promise.all([migrate(a, logger), migrate(b, logger)]);
         expect(applied.flat()).to.deep.equal(MIGRATIONS);
         expect(await publicTables(url)).to.deep.equal(TABLES);
+
+        expect(await revertLastMigration(a, logger)).to.equal("0007_partition_audit_logs");
 
         // 0006 drops the staff search indexes.
         expect(await revertLastMigration(a, logger)).to.equal("0006_admin_user_search");

@@ -9,6 +9,7 @@ import * as sessionsHotUpdates from "./0003_sessions_hot_updates.js";
 import * as deniedTokens from "./0004_denied_tokens.js";
 import * as accountDeletion from "./0005_account_deletion.js";
 import * as adminUserSearch from "./0006_admin_user_search.js";
+import * as partitionAuditLogs from "./0007_partition_audit_logs.js";
 
 export const migrations: ReadonlyArray<RunnableMigration<MigrationContext>> = [
   { name: "0001_initial", ...initial },
@@ -17,4 +18,5 @@ export const migrations: ReadonlyArray<RunnableMigration<MigrationContext>> = [
   { name: "0004_denied_tokens", ...deniedTokens },
   { name: "0005_account_deletion", ...accountDeletion },
   { name: "0006_admin_user_search", ...adminUserSearch },
+  { name: "0007_partition_audit_logs", ...partitionAuditLogs },
 ];

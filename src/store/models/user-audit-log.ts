@@ -2,7 +2,9 @@ import { DataTypes, Model, type CreationOptional, type InferAttributes, type Inf
 
 /** A row of `user_audit_logs`: append-only, written in the transaction of the change it records. */
 export class UserAuditLog extends Model<InferAttributes<UserAuditLog>, InferCreationAttributes<UserAuditLog>> {
-  /** bigserial, as a decimal string (pg returns int8 as text; it may outgrow 2^53). */
+  /** bigserial, as a decimal string (pg returns int8 as text; it may outgrow 2^53). Unique by
+   * itself (one sequence), though the table's primary key is (id, created_at): a partitioned
+   * table's key must include its partition key (migration 0007). */
   declare id: CreationOptional<string>;
   /** No foreign key: null for identifiers with no account, kept after the user is deleted. */
   declare userId: string | null;
