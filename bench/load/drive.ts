@@ -1,6 +1,8 @@
 // The closed loop of a load worker: `inFlight` slots, each running one operation after the
 // other until the deadline, so exactly `inFlight` operations are in flight at any time. An
-// operation is one request or one whole flow (several requests in a row).
+// operation is one request or one whole flow (several requests in a row). With a rate, the
+// slots start operations on a fixed schedule instead (the soak's load), never more than
+// `inFlight` at once: a server that falls behind gets the calls late, not piled up.
 import { performance } from "node:perf_hooks";
 
 /** One operation; `slot` is the index of the slot running it (0 … inFlight-1). */
@@ -24,11 +26,15 @@ export interface DriveOptions {
   seconds: number;
   /** Or after this many operations (whichever comes first). */
   maxOps?: number;
+  /** Operations started per second: operation n starts n / rate seconds after the first, or as soon as a slot is free if late. */
+  rate?: number;
   /** Called about once a second with the operations completed so far. */
   onProgress?: (ops: number, errors: number) => void;
 }
 
-export async function drive(operation: Operation, { inFlight, seconds, maxOps = Infinity, onProgress }: DriveOptions): Promise<DriveResult> {
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function drive(operation: Operation, { inFlight, seconds, maxOps = Infinity, rate, onProgress }: DriveOptions): Promise<DriveResult> {
   const result: DriveResult = { ops: 0, errors: 0, errorSamples: [], latenciesMs: [], elapsedSeconds: 0 };
   const started = performance.now();
   const deadline = started + seconds * 1000;
@@ -37,7 +43,13 @@ export async function drive(operation: Operation, { inFlight, seconds, maxOps = 
 
   async function slot(index: number): Promise<void> {
     while (begun < maxOps && performance.now() < deadline) {
-      begun++;
+      if (rate) {
+        const at = started + (begun * 1000) / rate;
+        if (at >= deadline) break;
+        begun++;
+        const wait = at - performance.now();
+        if (wait > 1) await sleep(wait);
+      } else begun++;
       const t0 = performance.now();
       try {
         await operation(index);
