@@ -30,6 +30,8 @@ export interface SoakSample {
   heapTotalMb: number;
   externalMb: number;
   arrayBuffersMb: number;
+  /** Size (committed) and use of each V8 heap space, MB (new_space, old_space, code_space, large_object_space, …). */
+  heapSpacesMb?: Record<string, { size: number; used: number }>;
   /** Operations completed (a sign-in flow is one) and failed since the previous sample. */
   calls: number;
   errors: number;
@@ -92,6 +94,7 @@ interface ProbeFigures {
   heapTotal: number;
   external: number;
   arrayBuffers: number;
+  spaces: Record<string, { size: number; used: number }>;
 }
 
 function readProbe(file: string): ProbeFigures | undefined {
@@ -110,6 +113,7 @@ function memory(service: Target, probeFile: string): Omit<SoakSample, "seconds" 
     heapTotalMb: p ? p.heapTotal / MB : NaN,
     externalMb: p ? p.external / MB : NaN,
     arrayBuffersMb: p ? p.arrayBuffers / MB : NaN,
+    heapSpacesMb: p && Object.fromEntries(Object.entries(p.spaces).map(([name, x]) => [name, { size: x.size / MB, used: x.used / MB }])),
   };
 }
 
