@@ -60,7 +60,9 @@ function retainers(h: Snapshot, name: string, top: number): void {
       const to = h.edges[edge + eTo]!;
       if (nodeKey(h, to) !== name && !nodeKey(h, to).endsWith(` ${name}`)) continue;
       const type = edge_types[0][h.edges[edge + eType]!]!;
-      const label = type === "element" || type === "hidden" ? `[${type}]` : `.${h.strings[h.edges[edge + eName]!]} (${type})`;
+      const edgeName = type === "element" || type === "hidden" ? "" : h.strings[h.edges[edge + eName]!]!;
+      // Numbered slots (elements, hash table entries) counted together.
+      const label = edgeName === "" || /^\d+$/.test(edgeName) ? `[${type}]` : `.${edgeName} (${type})`;
       const key = `${from} ${label}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }

@@ -4,14 +4,18 @@
 // MEMORY_PROBE_OUT, which the bench reads at each sample.
 // A file rather than an endpoint: nothing is exposed on the service's port, and the service's
 // code knows nothing of it.
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { getHeapSpaceStatistics } from "node:v8";
 
 const out = process.env.MEMORY_PROBE_OUT;
 const every = Number(process.env.MEMORY_PROBE_MS ?? 1000);
 const spaces = () => Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]));
 if (out) {
-  const write = () => writeFileSync(out, JSON.stringify({ at: Date.now(), ...process.memoryUsage(), spaces: spaces() }));
+  // Written aside and renamed over: a reader never sees a half-written file.
+  const write = () => {
+    writeFileSync(`${out}.tmp`, JSON.stringify({ at: Date.now(), ...process.memoryUsage(), spaces: spaces() }));
+    renameSync(`${out}.tmp`, out);
+  };
   write();
   setInterval(write, every).unref();
 }

@@ -101,12 +101,12 @@ function readProbe(file: string): ProbeFigures | undefined {
   try {
     return JSON.parse(readFileSync(file, "utf8")) as ProbeFigures;
   } catch {
-    return undefined; // caught between the probe's truncate and write: the caller reads again
+    return undefined;
   }
 }
 
 function memory(service: Target, probeFile: string): Omit<SoakSample, "seconds" | "calls" | "errors"> {
-  const p = readProbe(probeFile) ?? readProbe(probeFile);
+  const p = readProbe(probeFile);
   return {
     rssMb: rssMb(service.pid),
     heapUsedMb: p ? p.heapUsed / MB : NaN,
