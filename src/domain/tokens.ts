@@ -132,18 +132,6 @@ function principalOf(claims: unknown): Principal {
   return refuse(`typ ${JSON.stringify(typ)}`);
 }
 
-/**
- * The token in a string of its own, for keeping. The auth path hands over a slice of the
- * request's Authorization header, and node makes a header value an external string over
- * nghttp2's buffer of that value: as the cache's key it would keep the buffer, outside V8's
- * heap, alive as long as the entry — 20,000 cached tokens held ~13 MB of external memory and
- * more of malloc's (bench/RESULTS.md, "Memory over time").
- */
-function ownCopy(token: string): string {
-  const copy = Buffer.from(token).toString();
-  return copy === token ? copy : token;
-}
-
 export function createTokenIssuer(ring: KeyRing, config: Pick<Config, "jwt">): TokenIssuer {
   const { issuer, audience, accessTtlSeconds } = config.jwt;
   const verified = new ExpiringMap<string, Principal>(VERIFIED_TOKENS_KEPT);
@@ -191,7 +179,7 @@ export function createTokenIssuer(ring: KeyRing, config: Pick<Config, "jwt">): T
       const principal = principalOf(claims);
       Object.freeze(principal.roles);
       // Valid as long as jwt.verify would accept the exp (nbf, if any, has passed for good).
-      verified.set(ownCopy(token), Object.freeze(principal), (principal.expiresAt + CLOCK_TOLERANCE_SECONDS) * 1000);
+      verified.set(token, Object.freeze(principal), (principal.expiresAt + CLOCK_TOLERANCE_SECONDS) * 1000);
       return principal;
     },
   };
