@@ -34,7 +34,8 @@ export type Scenario =
    * The soak's mix of reads and writes, in a fixed cycle of ten operations: five GetMe, two
    * RefreshToken, two UpdateProfile, one sign-in flow. The sessions are shared: GetMe and
    * UpdateProfile use each session's latest access token (refreshes rotate them), so the mix
-   * runs for longer than an access token lives.
+   * runs for longer than an access token lives; when a session's token is ten minutes old, a
+   * refresh takes the next operation's place (at low rates).
    */
   | { kind: "mix"; sessionsFile: string; users: UserCursor };
 

@@ -72,22 +72,33 @@ function updateProfile(client: RpcClient, sessions: SessionTokens[]): Operation 
  * always with its latest token (a stale one outside the grace window would end the session);
  * the rotated tokens replace the session's in `sessions`.
  */
-function refresh(client: RpcClient, sessions: SessionTokens[]): Operation {
+function refresh(client: RpcClient, sessions: SessionTokens[]): Operation & { oldestTokenAgeMs(): number } {
   const idle = sessions.map((_, i) => i);
-  return async () => {
+  // When each session's tokens were issued (the ones read from the file: about now).
+  const issuedAt = sessions.map(() => Date.now());
+  const operation = async () => {
     const i = idle.shift();
     if (i === undefined) throw new Error("fewer sessions than calls in flight");
     try {
       const r = await client.unary(auth.refreshToken, { refreshToken: sessions[i]!.refreshToken });
       sessions[i] = { ...sessions[i]!, accessToken: r.accessToken, refreshToken: r.refreshToken };
+      issuedAt[i] = Date.now();
     } finally {
       idle.push(i);
     }
   };
+  // The queue's head is the session refreshed longest ago.
+  return Object.assign(operation, { oldestTokenAgeMs: () => (idle.length ? Date.now() - issuedAt[idle[0]!]! : 0) });
 }
 
 /** The soak's cycle of ten operations (protocol.ts, Scenario "mix"). */
 const MIX = ["getme", "refresh", "getme", "update-profile", "getme", "signin", "getme", "refresh", "getme", "update-profile"] as const;
+/**
+ * The mix refreshes instead once a session's access token is this old: at a low rate two
+ * refreshes in ten would not get round all the sessions within the service's access-token
+ * lifetime (15 minutes by default), and GetMe would fail on expired tokens.
+ */
+const MIX_MAX_TOKEN_AGE_MS = 10 * 60_000;
 
 export async function startScenario(scenario: Scenario, client: RpcClient): Promise<ScenarioRun> {
   const none = { finish: async () => undefined, usersUsed: () => 0 };
@@ -109,10 +120,11 @@ export async function startScenario(scenario: Scenario, client: RpcClient): Prom
     case "mix": {
       const sessions = await readSessions(scenario.sessionsFile);
       const signInRun = signIn(client, scenario.users, undefined);
-      const operations = { getme: getMe(client, sessions), refresh: refresh(client, sessions), "update-profile": updateProfile(client, sessions), signin: signInRun.operation };
+      const refresher = refresh(client, sessions);
+      const operations = { getme: getMe(client, sessions), refresh: refresher, "update-profile": updateProfile(client, sessions), signin: signInRun.operation };
       let n = 0;
       return {
-        operation: (slot) => operations[MIX[n++ % MIX.length]!](slot),
+        operation: (slot) => (refresher.oldestTokenAgeMs() > MIX_MAX_TOKEN_AGE_MS ? refresher(slot) : operations[MIX[n++ % MIX.length]!](slot)),
         finish: () => writeFile(scenario.sessionsFile, JSON.stringify(sessions)),
         usersUsed: signInRun.usersUsed,
       };
