@@ -1,15 +1,17 @@
 // `npm run bench`: measures the service and two echo ceilings on this machine, one row after
-// the other, and ends with a table and bench/out/<timestamp>.json. See bench/RESULTS.md.
+// the other, and ends with a table and bench/out/<timestamp>.json; or, with --soak, one long
+// run of a mix at half capacity with the service's memory every minute. See bench/RESULTS.md.
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { clearRedisPrefix, prepareDatabase, seedUsers, tableSizes } from "./database.js";
 import { h2loadVersion } from "./h2load.js";
 import type { MeasureSettings } from "./measure.js";
 import { parseOptions, USAGE, type BenchOptions } from "./options.js";
-import { describeMachine, formatMemory, formatTable, writeReport, type RowResult } from "./report.js";
+import { describeMachine, formatMemory, formatTable, writeReport, type RowResult, type SoakReport } from "./report.js";
 import { buildService } from "./processes.js";
 import { CEILING_ROW, ROWS } from "./rows.js";
 import { runRows } from "./run-rows.js";
+import { formatSoakTable, formatVerdict, runSoak } from "./soak.js";
 import { startScriptNodeFlags } from "./targets.js";
 
 const log = (line: string) => console.log(line);
@@ -38,17 +40,18 @@ async function run(o: BenchOptions): Promise<void> {
   log(`database: ${grouped(database.users)} users, ${grouped(database.sessions)} sessions, ${grouped(database.auditLogs)} audit rows; logs in ${runDir}`);
   log(`redis: ${grouped(await clearRedisPrefix(o.redisUrl, o.redisPrefix))} keys under "${o.redisPrefix}" deleted`);
 
-  if (o.rows.some((id) => ROWS[id].target === "service")) {
+  if (o.soak || o.rows.some((id) => ROWS[id].target === "service")) {
     log("building the service (npm run build), as npm start does");
     await buildService();
   }
 
   const settings: MeasureSettings = { seconds: o.seconds, warmupSeconds: o.warmupSeconds, inFlight: o.inFlight, connections: o.connections, h2load: Boolean(h2load), runDir, log };
+  const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
+  if (o.soak) return soak(o, settings, { startedAt, command, machine, database });
   const { rows, peakRssResettable, serviceMemory } = await runRows(o, settings, database.users);
 
   const ceiling = rows.find((r): r is RowResult => r.id === CEILING_ROW && !("failed" in r));
   for (const r of rows) if (ceiling && !("failed" in r)) r.ratioToGrpcJs = r.rate / ceiling.rate;
-  const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
   const options = { rows: o.rows, seconds: o.seconds, warmupSeconds: o.warmupSeconds, restSeconds: o.restSeconds, inFlight: o.inFlight, connections: o.connections, sessions: o.sessions, smoke: o.smoke, profile: o.profile, serviceNodeFlags: [...startScriptNodeFlags(), ...o.serviceNodeFlags] };
   const file = await writeReport(o.outDir, { startedAt, command, machine, options, database, peakRssResettable, rows, serviceMemory });
   log("");
@@ -58,6 +61,18 @@ async function run(o: BenchOptions): Promise<void> {
   if (serviceMemory) log(formatMemory(serviceMemory));
   log(`figures: ${file}`);
   if (rows.some((r) => "failed" in r)) process.exitCode = 1;
+}
+
+async function soak(o: BenchOptions, settings: MeasureSettings, context: Pick<SoakReport, "startedAt" | "command" | "machine" | "database">): Promise<void> {
+  const result = await runSoak(o, settings, context.database.users);
+  const options = { soak: o.soak, inFlight: o.inFlight, connections: o.connections, sessions: o.sessions, smoke: o.smoke, serviceNodeFlags: [...startScriptNodeFlags(), ...o.serviceNodeFlags] };
+  const file = await writeReport(o.outDir, { ...context, options, soak: result });
+  log("");
+  log(`soak of ${grouped(Math.round(result.seconds))} s at ${grouped(Math.round(result.rate))} operations/s${result.capacity === null ? "" : ` (half of ${grouped(Math.round(result.capacity))})`}: ${grouped(result.ops)} operations, ${grouped(result.requests)} RPCs, ${grouped(result.errors)} errors${result.errors ? ` (${result.errorSamples.join("; ")})` : ""}; service: node ${options.serviceNodeFlags.join(" ")}`);
+  log(formatSoakTable(result));
+  log(formatVerdict(result));
+  if (result.snapshots.length) log(`heap snapshots (the RSS around them is inflated): ${result.snapshots.join(", ")}`);
+  log(`figures: ${file}`);
 }
 
 let options: BenchOptions | "help";

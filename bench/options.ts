@@ -3,8 +3,24 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { ROW_IDS, type RowId } from "./rows.js";
 
+/** `--soak`: one long run of a mix of reads and writes at a fixed rate, the service's memory sampled as it goes. */
+export interface SoakOptions {
+  seconds: number;
+  /** Operations per second of the mix; unset: half the capacity measured first. */
+  rate?: number;
+  /** Seconds of the mix at full speed (64 in flight) that measure the capacity. */
+  capacitySeconds: number;
+  /** A memory sample (and a printed line) this often. */
+  sampleSeconds: number;
+  /** The sample the end is compared with (the first sample at or after this, at most half the soak). */
+  baselineSeconds: number;
+  /** Heap snapshots of the service at these seconds into the soak (node's --heapsnapshot-signal), in the run's folder. */
+  snapshotsAt: number[];
+}
+
 export interface BenchOptions {
   rows: RowId[];
+  soak?: SoakOptions;
   smoke: boolean;
   /** Measured window of each row. */
   seconds: number;
@@ -41,6 +57,13 @@ function onOff(name: string, raw: string | undefined): boolean | undefined {
 export const USAGE = `npm run bench -- [options]
 
   --smoke                every row for ~2 s, 200 sessions (the test suite runs this)
+  --soak DURATION        instead of the rows: a mix of reads and writes (GetMe, refresh, UpdateProfile, sign-in)
+                         at half capacity for DURATION (e.g. 30m, 90s), the service's RSS and V8 heap printed every minute
+  --rate N               soak: N operations per second instead of half the measured capacity
+  --capacity-seconds N   soak: seconds of the mix at full speed that measure the capacity (default 20; smoke 1)
+  --sample-every DUR     soak: a memory sample this often (default 1m; smoke 1s)
+  --baseline DUR         soak: the sample the end RSS is compared with (default 5m, at most half the soak)
+  --snapshots-at A,B,…   soak: heap snapshots of the service at these times (e.g. 3m,10m), in the run's folder
   --rows a,b,…           rows to run (default: all): ${ROW_IDS.join(", ")}
   --seconds N            measured seconds per row (default 10; smoke 2)
   --warmup N             warm-up seconds per row (default 2; smoke 0.5)
@@ -58,6 +81,14 @@ export const USAGE = `npm run bench -- [options]
   --redis-prefix P       default bench: (its keys are deleted at the start of a run)
   --out DIR              default bench/out`;
 
+/** "30m", "90s", "1h" or plain seconds, in seconds. */
+export function parseDuration(name: string, raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(raw.trim());
+  const seconds = m ? Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? "s") as "s" | "m" | "h"] : NaN;
+  if (!(seconds > 0)) throw new Error(`--${name}: expected a duration such as 30m, 90s or 1h, got "${raw}"`);
+  return seconds;
+}
+
 function positive(name: string, raw: string | undefined, def: number, integer = true): number {
   if (raw === undefined) return def;
   const n = Number(raw);
@@ -72,6 +103,12 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     options: {
       help: { type: "boolean" },
       smoke: { type: "boolean" },
+      soak: { type: "string" },
+      rate: { type: "string" },
+      "capacity-seconds": { type: "string" },
+      "sample-every": { type: "string" },
+      baseline: { type: "string" },
+      "snapshots-at": { type: "string" },
       rows: { type: "string" },
       seconds: { type: "string" },
       warmup: { type: "string" },
@@ -98,8 +135,23 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
   const inFlight = positive("in-flight", values["in-flight"], 64);
   const sessions = positive("sessions", values.sessions, smoke ? 200 : 10_000);
   if (sessions < inFlight) throw new Error(`--sessions (${sessions}) must be at least --in-flight (${inFlight}): a session is refreshed by one call at a time`);
+  const soakOnly = ["rate", "capacity-seconds", "sample-every", "baseline", "snapshots-at"] as const;
+  const stray = soakOnly.filter((name) => values[name] !== undefined && values.soak === undefined);
+  if (stray.length) throw new Error(`--${stray.join(", --")}: only with --soak`);
+  const soak: SoakOptions | undefined =
+    values.soak === undefined
+      ? undefined
+      : {
+          seconds: parseDuration("soak", values.soak),
+          rate: values.rate === undefined ? undefined : positive("rate", values.rate, 0, false),
+          capacitySeconds: positive("capacity-seconds", values["capacity-seconds"], smoke ? 1 : 20, false),
+          sampleSeconds: values["sample-every"] === undefined ? (smoke ? 1 : 60) : parseDuration("sample-every", values["sample-every"]),
+          baselineSeconds: values.baseline === undefined ? 300 : parseDuration("baseline", values.baseline),
+          snapshotsAt: values["snapshots-at"]?.split(",").map((t) => parseDuration("snapshots-at", t)) ?? [],
+        };
   return {
     rows: ROW_IDS.filter((id) => rows.includes(id)),
+    soak,
     smoke,
     seconds: positive("seconds", values.seconds, smoke ? 2 : 10, false),
     warmupSeconds: values.warmup === "0" ? 0 : positive("warmup", values.warmup, smoke ? 0.5 : 2, false),

@@ -3,6 +3,7 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { RowId } from "./rows.js";
+import type { SoakResult } from "./soak.js";
 import type { Latencies } from "./stats.js";
 
 export interface Machine {
@@ -74,6 +75,11 @@ export interface Report {
   serviceMemory?: ServiceMemory;
 }
 
+/** What `--soak` writes: the run's context and the soak's samples and verdict (bench/soak.ts). */
+export interface SoakReport extends Omit<Report, "rows" | "peakRssResettable" | "serviceMemory"> {
+  soak: SoakResult;
+}
+
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : "—");
 const grouped = (n: number) => Math.round(n).toLocaleString("en-US");
 
@@ -114,7 +120,8 @@ export function formatMemory(m: ServiceMemory): string {
   return `service memory with ${grouped(m.sessions)} live sessions: after signing them in, ${one(m.afterSignIn)}${rest}`;
 }
 
-export async function writeReport(outDir: string, report: Report): Promise<string> {
+/** Writes a run's figures (the rows' Report, or a soak's) to <outDir>/<startedAt>.json. */
+export async function writeReport(outDir: string, report: Report | SoakReport): Promise<string> {
   await mkdir(outDir, { recursive: true });
   const file = path.join(outDir, `${report.startedAt.replace(/[:.]/g, "-")}.json`);
   await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);

@@ -14,12 +14,12 @@ import { startEcho, startService, type Target } from "./targets.js";
 
 const grouped = (n: number) => n.toLocaleString("en-US");
 
-function advance(users: UserCursor, used: number): void {
+export function advance(users: UserCursor, used: number): void {
   users.next = ((users.next - 1 + used) % users.population) + 1;
 }
 
 /** Signs in `o.sessions` sessions through the real OTP flow (untimed) for the session rows. */
-async function signInSessions(o: BenchOptions, s: MeasureSettings, service: Target, users: UserCursor, sessionsFile: string): Promise<string> {
+export async function signInSessions(o: BenchOptions, s: MeasureSettings, service: Target, users: UserCursor, sessionsFile: string): Promise<string> {
   s.log(`signing in ${grouped(o.sessions)} sessions for the session rows`);
   let reported = Date.now();
   const r = await runWorker(

@@ -34,6 +34,8 @@ export interface ServiceOptions extends ProcessOptions {
   preparedStatements?: boolean;
   redisUrl: string;
   redisPrefix: string;
+  /** Added to the service's environment (the soak's memory probe). */
+  extraEnv?: NodeJS.ProcessEnv;
 }
 
 const profiling = (o: ProcessOptions) => (o.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`] : []);
@@ -80,6 +82,7 @@ export function serviceEnv(o: ServiceOptions, port: number): NodeJS.ProcessEnv {
     OTP_SENDS_PER_IDENTIFIER_PER_HOUR: "1000000",
     OTP_RESEND_SECONDS: "0",
     SHUTDOWN_GRACE_SECONDS: "2",
+    ...o.extraEnv,
   };
 }
 

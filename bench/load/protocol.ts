@@ -29,7 +29,15 @@ export type Scenario =
   /** RefreshToken, each session at most once in flight, with its latest token; the rotated tokens are written back. */
   | { kind: "refresh"; sessionsFile: string }
   /** UpdateProfile (a new full name each time) with the sessions' access tokens in turn. */
-  | { kind: "update-profile"; sessionsFile: string };
+  | { kind: "update-profile"; sessionsFile: string }
+  /**
+   * The soak's mix of reads and writes, in a fixed cycle of ten operations: five GetMe, two
+   * RefreshToken, two UpdateProfile, one sign-in flow. The sessions are shared: GetMe and
+   * UpdateProfile use each session's latest access token (refreshes rotate them), so the mix
+   * runs for longer than an access token lives; when a session's token is ten minutes old, a
+   * refresh takes the next operation's place (at low rates).
+   */
+  | { kind: "mix"; sessionsFile: string; users: UserCursor };
 
 export interface WorkerJob {
   url: string;
@@ -41,6 +49,8 @@ export interface WorkerJob {
   seconds: number;
   /** Stop after this many operations (setup runs). */
   maxOps?: number;
+  /** Start at most this many operations per second (open-loop pacing, still at most `inFlight` at once); unset: as fast as they complete. */
+  rate?: number;
 }
 
 export interface WorkerResult extends Latencies {

@@ -52,6 +52,54 @@ function fullName(n: number): string {
   return `Bench ${letters}`;
 }
 
+/** GetMe with each session's current access token in turn. */
+function getMe(client: RpcClient, sessions: SessionTokens[]): Operation {
+  let n = 0;
+  return async () => void (await client.unary(auth.getMe, {}, sessions[n++ % sessions.length]!.accessToken));
+}
+
+/** UpdateProfile with a new full name each time, each session's current access token in turn. */
+function updateProfile(client: RpcClient, sessions: SessionTokens[]): Operation {
+  let n = 0;
+  return async () => {
+    const i = n++;
+    await client.unary(ProfileService.method.updateProfile, { fullName: fullName(i) }, sessions[i % sessions.length]!.accessToken);
+  };
+}
+
+/**
+ * RefreshToken through a queue of idle sessions: a session is refreshed by one slot at a time,
+ * always with its latest token (a stale one outside the grace window would end the session);
+ * the rotated tokens replace the session's in `sessions`.
+ */
+function refresh(client: RpcClient, sessions: SessionTokens[]): Operation & { oldestTokenAgeMs(): number } {
+  const idle = sessions.map((_, i) => i);
+  // When each session's tokens were issued (the ones read from the file: about now).
+  const issuedAt = sessions.map(() => Date.now());
+  const operation = async () => {
+    const i = idle.shift();
+    if (i === undefined) throw new Error("fewer sessions than calls in flight");
+    try {
+      const r = await client.unary(auth.refreshToken, { refreshToken: sessions[i]!.refreshToken });
+      sessions[i] = { ...sessions[i]!, accessToken: r.accessToken, refreshToken: r.refreshToken };
+      issuedAt[i] = Date.now();
+    } finally {
+      idle.push(i);
+    }
+  };
+  // The queue's head is the session refreshed longest ago.
+  return Object.assign(operation, { oldestTokenAgeMs: () => (idle.length ? Date.now() - issuedAt[idle[0]!]! : 0) });
+}
+
+/** The soak's cycle of ten operations (protocol.ts, Scenario "mix"). */
+const MIX = ["getme", "refresh", "getme", "update-profile", "getme", "signin", "getme", "refresh", "getme", "update-profile"] as const;
+/**
+ * The mix refreshes instead once a session's access token is this old: at a low rate two
+ * refreshes in ten would not get round all the sessions within the service's access-token
+ * lifetime (15 minutes by default), and GetMe would fail on expired tokens.
+ */
+const MIX_MAX_TOKEN_AGE_MS = 10 * 60_000;
+
 export async function startScenario(scenario: Scenario, client: RpcClient): Promise<ScenarioRun> {
   const none = { finish: async () => undefined, usersUsed: () => 0 };
   switch (scenario.kind) {
@@ -61,40 +109,24 @@ export async function startScenario(scenario: Scenario, client: RpcClient): Prom
     }
     case "signin":
       return signIn(client, scenario.users, scenario.sessionsOut);
-    case "getme": {
-      const sessions = await readSessions(scenario.sessionsFile);
-      let n = 0;
-      return { ...none, operation: async () => void (await client.unary(auth.getMe, {}, sessions[n++ % sessions.length]!.accessToken)) };
-    }
-    case "update-profile": {
-      const sessions = await readSessions(scenario.sessionsFile);
-      let n = 0;
-      return {
-        ...none,
-        operation: async () => {
-          const i = n++;
-          await client.unary(ProfileService.method.updateProfile, { fullName: fullName(i) }, sessions[i % sessions.length]!.accessToken);
-        },
-      };
-    }
+    case "getme":
+      return { ...none, operation: getMe(client, await readSessions(scenario.sessionsFile)) };
+    case "update-profile":
+      return { ...none, operation: updateProfile(client, await readSessions(scenario.sessionsFile)) };
     case "refresh": {
-      // A queue of idle sessions: a session is refreshed by one slot at a time, always with
-      // its latest token (a stale one outside the grace window would end the session).
       const sessions = await readSessions(scenario.sessionsFile);
-      const idle = sessions.map((_, i) => i);
+      return { ...none, operation: refresh(client, sessions), finish: () => writeFile(scenario.sessionsFile, JSON.stringify(sessions)) };
+    }
+    case "mix": {
+      const sessions = await readSessions(scenario.sessionsFile);
+      const signInRun = signIn(client, scenario.users, undefined);
+      const refresher = refresh(client, sessions);
+      const operations = { getme: getMe(client, sessions), refresh: refresher, "update-profile": updateProfile(client, sessions), signin: signInRun.operation };
+      let n = 0;
       return {
-        ...none,
-        async operation() {
-          const i = idle.shift();
-          if (i === undefined) throw new Error("fewer sessions than calls in flight");
-          try {
-            const r = await client.unary(auth.refreshToken, { refreshToken: sessions[i]!.refreshToken });
-            sessions[i] = { ...sessions[i]!, accessToken: r.accessToken, refreshToken: r.refreshToken };
-          } finally {
-            idle.push(i);
-          }
-        },
+        operation: (slot) => (refresher.oldestTokenAgeMs() > MIX_MAX_TOKEN_AGE_MS ? refresher(slot) : operations[MIX[n++ % MIX.length]!](slot)),
         finish: () => writeFile(scenario.sessionsFile, JSON.stringify(sessions)),
+        usersUsed: signInRun.usersUsed,
       };
     }
   }

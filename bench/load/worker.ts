@@ -37,6 +37,7 @@ async function run(job: WorkerJob): Promise<WorkerResult> {
       inFlight: job.inFlight,
       seconds: job.seconds,
       maxOps: job.maxOps,
+      rate: job.rate,
       onProgress: (ops, errors) => send({ type: "progress", ops, errors }),
     });
     const requests = sent() - before;
