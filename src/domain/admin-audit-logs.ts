@@ -6,21 +6,13 @@ import { QueryTypes, type Sequelize } from "sequelize";
 import { checkPageSize, decodePageToken, encodePageToken, filtersDigest } from "./admin-paging.js";
 import { staffUserId, type Caller } from "./caller.js";
 import { Violations } from "./errors.js";
+import type { AuditEventView } from "./my-activity.js";
 import { characterCount, hasControlCharacters, isUuid } from "./validation.js";
 
-export interface AuditLogRow {
-  id: string;
+/** An audit row as staff see it: the owner's view plus whose row it is and who acted. */
+export interface AuditLogRow extends AuditEventView {
   userId: string | null;
   actorId: string | null;
-  action: string;
-  entityType: string;
-  entityId: string | null;
-  oldValues: Record<string, unknown> | null;
-  newValues: Record<string, unknown> | null;
-  ipAddress: string | null;
-  userAgent: string | null;
-  sessionId: string | null;
-  createdAt: Date;
 }
 
 export interface ListAuditLogsInput {
@@ -105,7 +97,7 @@ async function listAuditLogs(sequelize: Sequelize, caller: Caller, input: ListAu
   const rows = await sequelize.query<Row>(
     `SELECT id::text AS id, user_id, actor_id, action, entity_type, entity_id, old_values, new_values, ip_address, user_agent, session_id, created_at
        FROM user_audit_logs ${conditions.length ? `WHERE ${conditions.join(" AND ")}` : ""}
-      ORDER BY id DESC LIMIT ${param(limit + 1)}`,
+      ORDER BY user_audit_logs.id DESC LIMIT ${param(limit + 1)}`, // the column, not the text alias ("8" > "17")
     { bind, type: QueryTypes.SELECT },
   );
   const page = rows.slice(0, limit);

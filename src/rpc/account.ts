@@ -1,6 +1,6 @@
 // AccountService: maps messages to the account-lifecycle domain (deletion, export, activity)
 // and back, nothing else.
-import { create, type JsonObject } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
@@ -18,7 +18,7 @@ import type { ExportAccountData } from "../domain/account-export.js";
 import type { AuditEventView, MyActivity } from "../domain/my-activity.js";
 import { authedCallerOf } from "../server/context.js";
 import { sessionMessage } from "./auth.js";
-import { optionalTimestamp, userMessage } from "./convert.js";
+import { jsonStruct, optionalTimestamp, userMessage } from "./convert.js";
 import { deviceMessage } from "./device.js";
 import { documentTypeToProto, kycStatusToProto } from "./kyc.js";
 import { transactionMessage } from "./points.js";
@@ -30,8 +30,6 @@ export interface AccountRpcDeps {
   activity: MyActivity;
 }
 
-// google.protobuf.Struct fields are plain JSON objects in protobuf-es (the rows' jsonb as read).
-const struct = (values: Record<string, unknown> | null) => (values ?? undefined) as JsonObject | undefined;
 
 function auditEventMessage(e: AuditEventView): AuditEvent {
   return create(AuditEventSchema, {
@@ -39,8 +37,8 @@ function auditEventMessage(e: AuditEventView): AuditEvent {
     action: e.action,
     entityType: e.entityType,
     entityId: e.entityId ?? "",
-    oldValues: struct(e.oldValues),
-    newValues: struct(e.newValues),
+    oldValues: jsonStruct(e.oldValues),
+    newValues: jsonStruct(e.newValues),
     ipAddress: e.ipAddress ?? "",
     userAgent: e.userAgent ?? "",
     sessionId: e.sessionId ?? "",

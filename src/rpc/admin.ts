@@ -1,6 +1,6 @@
 // AdminService: maps messages to the staff domain (admin-users.ts, admin-audit-logs.ts) and
 // back, nothing else.
-import { create, type JsonObject } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
@@ -20,7 +20,7 @@ import type { AdminUsers } from "../domain/admin-users.js";
 import type { KycStatusValue } from "../domain/kyc.js";
 import { authedCallerOf } from "../server/context.js";
 import { sessionMessage } from "./auth.js";
-import { optionalTimestamp, userMessage } from "./convert.js";
+import { jsonStruct, optionalTimestamp, userMessage } from "./convert.js";
 import { deviceMessage } from "./device.js";
 import { kycMessage, kycStatusToProto } from "./kyc.js";
 import { profileMessage } from "./profile.js";
@@ -38,7 +38,6 @@ const KYC_STATUS_FROM_PROTO: Partial<Record<KycStatus, KycStatusValue>> = {
 };
 
 /** A jsonb column as a google.protobuf.Struct field (protobuf-es holds those as JSON objects). */
-const struct = (values: Record<string, unknown> | null): JsonObject | undefined => (values ? (values as JsonObject) : undefined);
 
 export function createAdminServiceImpl({ users, auditLogs }: AdminRpcDeps): ServiceImpl<typeof AdminService> {
   return {
@@ -99,8 +98,8 @@ export function createAdminServiceImpl({ users, auditLogs }: AdminRpcDeps): Serv
             action: e.action,
             entityType: e.entityType,
             entityId: e.entityId ?? "",
-            oldValues: struct(e.oldValues),
-            newValues: struct(e.newValues),
+            oldValues: jsonStruct(e.oldValues),
+            newValues: jsonStruct(e.newValues),
             ipAddress: e.ipAddress ?? "",
             userAgent: e.userAgent ?? "",
             sessionId: e.sessionId ?? "",

@@ -1,11 +1,16 @@
 // Conversions between protobuf types and domain values shared by the rpc mappers.
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { create } from "@bufbuild/protobuf";
+import { create, type JsonObject } from "@bufbuild/protobuf";
 import { DeviceType, UserSchema, type User } from "../../gen/identity/v1/common_pb.js";
 import type { UserView } from "../domain/users.js";
 import type { DeviceTypeValue } from "../store/models/user-device.js";
 
 /** A Timestamp, or unset for a missing date. */
+/** A jsonb column as a google.protobuf.Struct field (plain JSON objects in protobuf-es). */
+export function jsonStruct(values: Record<string, unknown> | null): JsonObject | undefined {
+  return values ? (values as JsonObject) : undefined;
+}
+
 export function optionalTimestamp(d: Date | null | undefined): Timestamp | undefined {
   return d ? timestampFromDate(d) : undefined;
 }
