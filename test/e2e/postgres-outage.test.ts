@@ -8,7 +8,6 @@
 //   LISTEN connection included, turns ready;
 // - and the same through a real restart (pg_ctl stop -m fast / start) of a private cluster.
 import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
 import { expect } from "chai";
 import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
@@ -20,7 +19,8 @@ import { testServerEnv } from "../support/server.js";
 import { startPrivatePostgres, type PrivatePostgres } from "../support/private-postgres.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 
-const tsx = join(process.cwd(), "node_modules/.bin/tsx");
+// node itself with tsx as a loader, not the tsx wrapper: a kill reaches the service (killing the
+// wrapper with SIGKILL left the service running).
 
 interface Main {
   child: ChildProcess;
@@ -30,7 +30,7 @@ interface Main {
 }
 
 function startMain(env: Record<string, string>): Main {
-  const child = spawn(tsx, ["src/main.ts"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let code: number | null | undefined;
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));

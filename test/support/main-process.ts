@@ -1,8 +1,8 @@
 // Runs the service as `npm start` does (src/main.ts in a child process) and reads its output.
 import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
 
-const tsx = join(process.cwd(), "node_modules/.bin/tsx");
+// node itself with tsx as a loader, not the tsx wrapper: a kill reaches the service (killing the
+// wrapper with SIGKILL left the service running).
 
 export interface MainProcess {
   child: ChildProcess;
@@ -12,7 +12,7 @@ export interface MainProcess {
 }
 
 export function startMain(env: Record<string, string>): MainProcess {
-  const child = spawn(tsx, ["src/main.ts"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
