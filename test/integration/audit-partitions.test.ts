@@ -57,7 +57,7 @@ describe("user_audit_logs partitioned by month (migration 0007)", function () {
     const [pkey] = await sql<{ def: string }>("SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = 'user_audit_logs_pkey'");
     expect(pkey!.def).to.equal("PRIMARY KEY (id, created_at)");
     const indexes = (await sql<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'user_audit_logs'")).map((r) => r.indexname);
-    expect(indexes).to.have.members(["user_audit_logs_pkey", "user_audit_logs_user_created_idx", "user_audit_logs_created_idx"]);
+    expect(indexes).to.have.members(["user_audit_logs_pkey", "user_audit_logs_user_created_idx", "user_audit_logs_created_idx", "user_audit_logs_user_id_idx"]);
 
     // The sequence went on, and the writers' statements (prepared, unnest) and the model work.
     const models = defineModels(db);

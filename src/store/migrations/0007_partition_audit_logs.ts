@@ -33,6 +33,8 @@ const NAMES = "id, user_id, actor_id, action, entity_type, entity_id, old_values
 const INDEXES = [
   "CREATE INDEX user_audit_logs_user_created_idx ON user_audit_logs (user_id, created_at)",
   "CREATE INDEX user_audit_logs_created_idx ON user_audit_logs (created_at)",
+  // 0005's: a user's rows newest first by id (ListMyActivity, ListAuditLogs by user).
+  "CREATE INDEX user_audit_logs_user_id_idx ON user_audit_logs (user_id, id)",
 ];
 
 /** Renames the table and its indexes out of the way, and frees the sequence from it. */
@@ -42,6 +44,7 @@ const setAside = (to: string) => [
   `ALTER INDEX user_audit_logs_pkey RENAME TO ${to}_pkey`,
   `ALTER INDEX user_audit_logs_user_created_idx RENAME TO ${to}_user_created_idx`,
   `ALTER INDEX user_audit_logs_created_idx RENAME TO ${to}_created_idx`,
+  `ALTER INDEX user_audit_logs_user_id_idx RENAME TO ${to}_user_id_idx`,
 ];
 
 const isPartitioned = "SELECT relkind = 'p' AS partitioned FROM pg_class WHERE oid = 'user_audit_logs'::regclass";
