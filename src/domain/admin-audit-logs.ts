@@ -6,7 +6,7 @@ import { QueryTypes, type Sequelize } from "sequelize";
 import { checkPageSize, decodePageToken, encodePageToken, filtersDigest } from "./admin-paging.js";
 import { staffUserId, type Caller } from "./caller.js";
 import { Violations } from "./errors.js";
-import type { AuditEventView } from "./my-activity.js";
+import { auditEventOf, type AuditEventView, type AuditRow } from "./my-activity.js";
 import { characterCount, hasControlCharacters, isUuid } from "./validation.js";
 
 /** An audit row as staff see it: the owner's view plus whose row it is and who acted. */
@@ -44,19 +44,10 @@ function checkName(v: Violations, field: string, raw: string): string {
   return value;
 }
 
-interface Row {
-  id: string;
+/** A row as read: the owner's columns plus whose row it is and who acted. */
+interface Row extends AuditRow {
   user_id: string | null;
   actor_id: string | null;
-  action: string;
-  entity_type: string;
-  entity_id: string | null;
-  old_values: Record<string, unknown> | null;
-  new_values: Record<string, unknown> | null;
-  ip_address: string | null;
-  user_agent: string | null;
-  session_id: string | null;
-  created_at: Date;
 }
 
 export interface AuditLogBrowser {
@@ -103,20 +94,7 @@ async function listAuditLogs(sequelize: Sequelize, caller: Caller, input: ListAu
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return {
-    entries: page.map((r) => ({
-      id: r.id,
-      userId: r.user_id,
-      actorId: r.actor_id,
-      action: r.action,
-      entityType: r.entity_type,
-      entityId: r.entity_id,
-      oldValues: r.old_values,
-      newValues: r.new_values,
-      ipAddress: r.ip_address,
-      userAgent: r.user_agent,
-      sessionId: r.session_id,
-      createdAt: r.created_at,
-    })),
+    entries: page.map((r) => ({ ...auditEventOf(r), userId: r.user_id, actorId: r.actor_id })),
     nextPageToken: rows.length > limit && last ? encodePageToken(digest, [last.id]) : "",
   };
 }

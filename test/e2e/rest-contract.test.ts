@@ -2,25 +2,17 @@
 // server, with the exact snake_case shapes, and the gateway's own answers (401/404/405).
 import { expect } from "chai";
 import { OtpPurpose, UserAuthService } from "../../gen/identity/v1/auth_pb.js";
+import { rest, type Json } from "../support/account.js";
 import { clientFor, signUp, testPhone, type SignedUp } from "../support/clients.js";
 import { mintServiceToken } from "../support/service-token.js";
 import { startTestServer, TEST_CODE, type TestServer } from "../support/server.js";
-
-type Json = Record<string, unknown>;
 
 describe("REST contract (plain HTTP/1.1 JSON)", function () {
   let server: TestServer;
   let user: SignedUp;
   let staff: SignedUp;
 
-  async function call(method: string, path: string, opts: { token?: string; body?: unknown } = {}): Promise<{ status: number; body: Json; headers: Headers }> {
-    const headers: Record<string, string> = {};
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    if (opts.body !== undefined) headers["content-type"] = "application/json";
-    const res = await fetch(`${server.url}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? (JSON.parse(text) as Json) : {}, headers: res.headers };
-  }
+  const call = (method: string, path: string, opts: { token?: string; body?: unknown } = {}) => rest(server, method, path, opts);
 
   const keys = (o: unknown) => Object.keys(o as Json).sort();
 
