@@ -63,4 +63,4 @@ try {
 } catch (err) {
   send({ type: "failed", error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
 }
-process.disconnect();
+process.disconnect?.();

@@ -19,7 +19,7 @@
 // `.keys/dev.pem` at the project root (git-ignored, mode 0600) and reused afterwards.
 //
 // KeyObjects and public JWKs are built here, once; signing and verifying never parse PEM.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type JsonWebKey, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject, type webcrypto } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { PROJECT_ROOT } from "../project-root.js";
@@ -29,7 +29,7 @@ import type { Logger } from "../logger.js";
 export type SigningAlg = "ES256" | "RS256";
 
 /** A public key as published in the JWKS document. */
-export interface PublicJwk extends JsonWebKey {
+export interface PublicJwk extends webcrypto.JsonWebKey {
   kid: string;
   alg: SigningAlg;
   use: "sig";

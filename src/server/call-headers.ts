@@ -73,19 +73,19 @@ export class CallHeaders implements Headers {
     for (const [name, value] of this.sorted()) callback.call(thisArg, value, name, this);
   }
 
-  *entries(): IterableIterator<[string, string]> {
-    yield* this.sorted();
+  entries(): HeadersIterator<[string, string]> {
+    return this.sorted().values();
   }
 
-  *keys(): IterableIterator<string> {
-    for (const [name] of this.sorted()) yield name;
+  keys(): HeadersIterator<string> {
+    return this.sorted().map(([name]) => name).values();
   }
 
-  *values(): IterableIterator<string> {
-    for (const [, value] of this.sorted()) yield value;
+  values(): HeadersIterator<string> {
+    return this.sorted().map(([, value]) => value).values();
   }
 
-  [Symbol.iterator](): IterableIterator<[string, string]> {
+  [Symbol.iterator](): HeadersIterator<[string, string]> {
     return this.entries();
   }
 

@@ -8,7 +8,8 @@ import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-con
 import type { ContextValues, ConnectRouter } from "@connectrpc/connect";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+/** Either response; `writeHead` with a status and headers is the one form both take. */
+export type NodeResponse = (http.ServerResponse | http2.Http2ServerResponse) & { writeHead(status: number, headers?: http.OutgoingHttpHeaders): unknown };
 
 /**
  * A route outside the Connect router. Returns true when it handled (answered) the request,

@@ -112,7 +112,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const streamHandler = opts.streamHandler;
   const compat = h2.listeners("stream") as Array<(...args: unknown[]) => void>;
   h2.removeAllListeners("stream");
-  h2.on("stream", (stream, headers, ...rest: unknown[]) => {
+  h2.on("stream", (stream: http2.ServerHttp2Stream, headers, ...rest: unknown[]) => {
     if (fieldSectionSize(headers) > MAX_HEADER_BYTES) return answerHeadersTooLarge(stream, headers, MAX_HEADER_BYTES);
     if (streamHandler?.(stream, headers)) return;
     for (const listener of compat) listener.call(h2, stream, headers, ...rest);

@@ -89,8 +89,10 @@ export function createRestGateway(options: RestGatewayOptions): PlainRoute {
       const verbs = new Set(matches.map((m) => m.route.binding.verb));
       if (verbs.has("GET")) verbs.add("HEAD");
       const allow = [...verbs, "OPTIONS"].join(", ");
-      if (req.method === "OPTIONS") res.writeHead(204, { allow }).end();
-      else reject(req, res, new Rejection(405, new ConnectError(`${req.method} is not allowed on ${url.pathname} (allowed: ${allow})`, Code.Unimplemented)), { allow });
+      if (req.method === "OPTIONS") {
+        res.writeHead(204, { allow });
+        res.end();
+      } else reject(req, res, new Rejection(405, new ConnectError(`${req.method} is not allowed on ${url.pathname} (allowed: ${allow})`, Code.Unimplemented)), { allow });
       return true;
     }
     await serve(match.route, match.pathValues, req, res, url);

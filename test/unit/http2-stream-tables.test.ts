@@ -31,7 +31,7 @@ describe("http2 stream tables", () => {
     const server = http2.createServer();
     const sessions: http2.ServerHttp2Session[] = [];
     server.on("session", (s) => sessions.push(s));
-    server.on("stream", (stream) => stream.respond({ ":status": 204 }, { endStream: true }));
+    server.on("stream", (stream: http2.ServerHttp2Stream) => stream.respond({ ":status": 204 }, { endStream: true }));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     try {
@@ -53,7 +53,7 @@ describe("http2 stream tables", () => {
       sessions.add(s);
       s.on("close", () => sessions.delete(s));
     });
-    server.on("stream", (stream, headers) => {
+    server.on("stream", (stream: http2.ServerHttp2Stream, headers) => {
       if (headers[":path"] === "/hold") return void held.push(stream);
       stream.respond({ ":status": 200 });
       stream.end("now");
