@@ -21,7 +21,7 @@ export interface UserCursor {
 
 export type Scenario =
   /** The same request again and again (the Node fallback of h2load). */
-  | { kind: "fixed"; wire: Wire; path: string; bodyBase64: string; headers: Record<string, string> }
+  | { kind: "fixed"; wire: Wire; verb: string; path: string; bodyBase64: string; headers: Record<string, string> }
   /** RequestOtp → VerifyOtp → Login; with `sessionsOut`, the sessions are written there (JSON). */
   | { kind: "signin"; users: UserCursor; sessionsOut?: string }
   /** GetMe with the access tokens of all sessions in turn. */
