@@ -26,8 +26,8 @@ export type Scenario =
   | { kind: "signin"; users: UserCursor; sessionsOut?: string }
   /** GetMe with the access tokens of all sessions in turn. */
   | { kind: "getme"; sessionsFile: string }
-  /** RefreshToken, each session at most once in flight, with its latest token; the rotated tokens are written back. */
-  | { kind: "refresh"; sessionsFile: string }
+  /** RefreshToken over `wire` (default gRPC), each session at most once in flight, with its latest token; the rotated tokens are written back. */
+  | { kind: "refresh"; sessionsFile: string; wire?: Wire }
   /** UpdateProfile (a new full name each time) with the sessions' access tokens in turn. */
   | { kind: "update-profile"; sessionsFile: string }
   /**
