@@ -1,12 +1,13 @@
 // h2load (Debian package nghttp2-client) for the rows whose request never changes: it replays
-// one request body with fixed headers at a fixed number of streams in flight, with far less
-// client CPU than any Node client. It judges success by the HTTP status only, so the caller
-// adds gRPC errors (HTTP 200 + grpc-status) from the server's own counts.
+// one request (a POST with its body, or a bodiless GET) with fixed headers at a fixed number of
+// streams in flight, with far less client CPU than any Node client. It judges success by the
+// HTTP status only (right for Connect and REST, whose errors are statuses), so the caller adds
+// gRPC errors (HTTP 200 + grpc-status) from the server's own counts.
 import { execFile } from "node:child_process";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { latencyPercentiles, type Latencies } from "./stats.js";
-import { requestHeaders, type RawRequest } from "./load/rpc-client.js";
+import { isH1, type RawRequest } from "./load/rpc-client.js";
 
 const run = promisify(execFile);
 
@@ -52,15 +53,19 @@ function duration(output: string): number {
 export async function runH2load(o: H2loadOptions): Promise<H2loadResult> {
   const bodyFile = `${o.scratch}.body`;
   const logFile = `${o.scratch}.log`;
-  await writeFile(bodyFile, o.request.body);
-  const h1 = o.request.wire === "connect-h1";
+  // h2load sends a GET, or with -d a POST of the file: nothing else.
+  const { verb } = o.request;
+  if (verb !== "GET" && verb !== "POST") throw new Error(`h2load cannot send ${verb} requests`);
+  if (verb === "GET" && o.request.body.length) throw new Error("h2load cannot send a GET with a body");
+  if (verb === "POST") await writeFile(bodyFile, o.request.body);
+  const h1 = isH1(o.request.wire);
   if (!h1 && o.inFlight % o.connections !== 0) throw new Error(`in flight (${o.inFlight}) must be a multiple of connections (${o.connections})`);
-  const headers = Object.entries({ ...requestHeaders(o.request.wire), ...o.request.headers }).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
+  const headers = Object.entries(o.request.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
   const args = [
     ...(h1 ? ["--h1", "-c", String(o.inFlight), "-m", "1"] : ["-c", String(o.connections), "-m", String(o.inFlight / o.connections)]),
     "-t", "1",
     "-D", `${Math.round(o.seconds * 1000)}ms`,
-    "-d", bodyFile,
+    ...(verb === "POST" ? ["-d", bodyFile] : []),
     `--log-file=${logFile}`,
     ...headers,
     `${o.url}${o.request.path}`,

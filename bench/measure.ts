@@ -102,7 +102,7 @@ async function withH2load(row: RowDef, load: Extract<RowLoad, { kind: "fixed" }>
 }
 
 async function withWorker(row: RowDef, load: RowLoad, target: Target, s: MeasureSettings): Promise<{ row: RowResult; usersUsed: number }> {
-  const scenario = load.kind === "fixed" ? { kind: "fixed" as const, wire: load.request.wire, path: load.request.path, bodyBase64: load.request.body.toString("base64"), headers: load.request.headers } : load.scenario;
+  const scenario = load.kind === "fixed" ? { kind: "fixed" as const, wire: load.request.wire, verb: load.request.verb, path: load.request.path, bodyBase64: load.request.body.toString("base64"), headers: load.request.headers } : load.scenario;
   const job: WorkerJob = { url: target.url, scenario, inFlight: s.inFlight, connections: s.connections, warmupSeconds: s.warmupSeconds, seconds: s.seconds };
   let before: Sample | undefined;
   let stop = () => {};

@@ -5,7 +5,20 @@ import type { Scenario, UserCursor } from "./load/protocol.js";
 import { encodeRequest, type RawRequest, type Wire } from "./load/rpc-client.js";
 import type { TargetKind } from "./targets.js";
 
-export const ROW_IDS = ["echo-grpcjs", "echo-connect", "getme-grpc", "getme-connect-h2", "getme-connect-h1", "getme-sessions", "refresh", "signin", "update-profile"] as const;
+export const ROW_IDS = [
+  "echo-grpcjs",
+  "echo-connect",
+  "getme-grpc",
+  "getme-connect-h2",
+  "getme-connect-h1",
+  "getme-rest",
+  "getme-rest-h2",
+  "getme-sessions",
+  "refresh",
+  "refresh-rest",
+  "signin",
+  "update-profile",
+] as const;
 export type RowId = (typeof ROW_IDS)[number];
 
 /** The row every other row is compared with. */
@@ -20,7 +33,7 @@ export interface RowContext {
 }
 
 export type RowLoad =
-  /** One request replayed (h2load); `procedure` counts its gRPC outcomes on the server. */
+  /** One request replayed (h2load); `procedure` counts its outcomes on the server (used for gRPC: its errors are HTTP 200s). */
   | { kind: "fixed"; request: RawRequest; procedure: string }
   /** Requests that differ every time: a Node load worker. */
   | { kind: "scenario"; scenario: Scenario };
@@ -47,12 +60,19 @@ function getMeLoad(wire: Wire): RowDef["load"] {
   return ({ accessToken }) => ({ kind: "fixed", request: encodeRequest(wire, getMe, {}, { authorization: `Bearer ${accessToken}` }), procedure: getMeProcedure });
 }
 
+/** The refresh scenario (each session's latest token, one call per session at a time) over `wire`. */
+function refreshLoad(wire?: Wire): RowDef["load"] {
+  return ({ sessionsFile }) => ({ kind: "scenario", scenario: { kind: "refresh", sessionsFile, ...(wire && { wire }) } });
+}
+
 export const ROWS: Record<RowId, RowDef> = {
   "echo-grpcjs": { id: "echo-grpcjs", title: "ceiling: bare @grpc/grpc-js echo (gRPC)", target: "echo-grpcjs", unit: "req/s", sessions: false, load: echoLoad },
   "echo-connect": { id: "echo-connect", title: "ceiling: echo on our listener + connect-node (gRPC)", target: "echo-connect", unit: "req/s", sessions: false, load: echoLoad },
   "getme-grpc": { id: "getme-grpc", title: "GetMe, gRPC h2c, one token", target: "service", unit: "req/s", sessions: true, load: getMeLoad("grpc") },
   "getme-connect-h2": { id: "getme-connect-h2", title: "GetMe, Connect JSON h2c, one token", target: "service", unit: "req/s", sessions: true, load: getMeLoad("connect-h2") },
   "getme-connect-h1": { id: "getme-connect-h1", title: "GetMe, Connect JSON HTTP/1.1, one token", target: "service", unit: "req/s", sessions: true, load: getMeLoad("connect-h1") },
+  "getme-rest": { id: "getme-rest", title: "GetMe, REST GET /api/auth/me HTTP/1.1, one token", target: "service", unit: "req/s", sessions: true, load: getMeLoad("rest-h1") },
+  "getme-rest-h2": { id: "getme-rest-h2", title: "GetMe, REST GET /api/auth/me h2c, one token", target: "service", unit: "req/s", sessions: true, load: getMeLoad("rest-h2") },
   "getme-sessions": {
     id: "getme-sessions",
     title: "GetMe, gRPC, every session's token in turn",
@@ -67,7 +87,15 @@ export const ROWS: Record<RowId, RowDef> = {
     target: "service",
     unit: "req/s",
     sessions: true,
-    load: ({ sessionsFile }) => ({ kind: "scenario", scenario: { kind: "refresh", sessionsFile } }),
+    load: refreshLoad(),
+  },
+  "refresh-rest": {
+    id: "refresh-rest",
+    title: "RefreshToken, REST POST /api/auth/token/refresh HTTP/1.1, latest token of each session",
+    target: "service",
+    unit: "req/s",
+    sessions: true,
+    load: refreshLoad("rest-h1"),
   },
   signin: {
     id: "signin",

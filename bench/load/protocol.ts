@@ -21,13 +21,13 @@ export interface UserCursor {
 
 export type Scenario =
   /** The same request again and again (the Node fallback of h2load). */
-  | { kind: "fixed"; wire: Wire; path: string; bodyBase64: string; headers: Record<string, string> }
+  | { kind: "fixed"; wire: Wire; verb: string; path: string; bodyBase64: string; headers: Record<string, string> }
   /** RequestOtp → VerifyOtp → Login; with `sessionsOut`, the sessions are written there (JSON). */
   | { kind: "signin"; users: UserCursor; sessionsOut?: string }
   /** GetMe with the access tokens of all sessions in turn. */
   | { kind: "getme"; sessionsFile: string }
-  /** RefreshToken, each session at most once in flight, with its latest token; the rotated tokens are written back. */
-  | { kind: "refresh"; sessionsFile: string }
+  /** RefreshToken over `wire` (default gRPC), each session at most once in flight, with its latest token; the rotated tokens are written back. */
+  | { kind: "refresh"; sessionsFile: string; wire?: Wire }
   /** UpdateProfile (a new full name each time) with the sessions' access tokens in turn. */
   | { kind: "update-profile"; sessionsFile: string }
   /**

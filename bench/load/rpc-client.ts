@@ -1,19 +1,29 @@
-// A lean unary RPC client for the load workers: gRPC and Connect JSON over cleartext HTTP/2
-// (node:http2, a few connections shared round-robin) and Connect JSON over HTTP/1.1
-// (keep-alive sockets, one per call in flight). It does what a load generator needs and no
-// more: no retries, no deadlines, and every non-OK answer becomes an RpcError with its code,
-// so that gRPC errors (HTTP 200 + grpc-status) count as errors.
+// A lean unary RPC client for the load workers: gRPC, Connect JSON and REST (the methods'
+// google.api.http routes, rest.ts) over cleartext HTTP/2 (node:http2, a few connections shared
+// round-robin), Connect JSON and REST over HTTP/1.1 (keep-alive sockets, one per call in
+// flight). It does what a load generator needs and no more: no retries, no deadlines, and
+// every non-OK answer becomes an RpcError with its code, so that gRPC errors (HTTP 200 +
+// grpc-status) count as errors; Connect and REST errors share one JSON form ({code, message}).
 import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMethodUnary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import http from "node:http";
 import http2 from "node:http2";
+import { decodeRestResponse, encodeRestRequest } from "./rest.js";
 
-export type Wire = "grpc" | "connect-h2" | "connect-h1";
+export type Wire = "grpc" | "connect-h2" | "connect-h1" | "rest-h2" | "rest-h1";
+
+/** HTTP/1.1 (one keep-alive connection per call in flight) rather than h2c. */
+export const isH1 = (wire: Wire): boolean => wire === "connect-h1" || wire === "rest-h1";
+const isRest = (wire: Wire): boolean => wire === "rest-h1" || wire === "rest-h2";
 
 /** A request sent as it is: the body already encoded for the wire. */
 export interface RawRequest {
   wire: Wire;
+  /** HTTP method: POST, but for REST routes bound to another (GET /api/auth/me). */
+  verb: string;
   path: string;
+  /** Empty: the request has no body. */
   body: Buffer;
+  /** Every header to send: the wire's (content type…) and the call's (authorization). */
   headers: Record<string, string>;
 }
 
@@ -47,12 +57,20 @@ export function grpcFrame(message: Uint8Array): Buffer {
 /** The request of `method` encoded for `wire`, for clients that replay it unchanged. */
 export function encodeRequest<I extends DescMessage>(wire: Wire, method: DescMethodUnary<I>, input: MessageInitShape<I>, headers: Record<string, string> = {}): RawRequest {
   const message = create(method.input, input);
-  const body = wire === "grpc" ? grpcFrame(toBinary(method.input, message)) : Buffer.from(toJsonString(method.input, message));
-  return { wire, path: `/${method.parent.typeName}/${method.name}`, body, headers };
+  if (isRest(wire)) {
+    const rest = encodeRestRequest(method, message);
+    return { wire, verb: rest.verb, path: rest.path, body: rest.body, headers: { ...rest.headers, ...headers } };
+  }
+  const path = `/${method.parent.typeName}/${method.name}`;
+  if (wire === "grpc") return { wire, verb: "POST", path, body: grpcFrame(toBinary(method.input, message)), headers: { "content-type": "application/grpc", te: "trailers", ...headers } };
+  return { wire, verb: "POST", path, body: Buffer.from(toJsonString(method.input, message)), headers: { "content-type": "application/json", ...headers } };
 }
 
-export function requestHeaders(wire: Wire): Record<string, string> {
-  return wire === "grpc" ? { "content-type": "application/grpc", te: "trailers" } : { "content-type": "application/json" };
+/** The response message of `method` from the body `send` resolved with. */
+function decodeResponse<O extends DescMessage>(wire: Wire, method: DescMethodUnary<DescMessage, O>, body: Buffer): MessageShape<O> {
+  if (wire === "grpc") return fromBinary(method.output, body);
+  if (isRest(wire)) return decodeRestResponse(method, body);
+  return fromJsonString(method.output, body.toString("utf8"), { ignoreUnknownFields: true });
 }
 
 function connectError(status: number, body: Buffer): RpcError {
@@ -72,9 +90,9 @@ function grpcResult(status: number, grpcStatus: string | undefined, grpcMessage:
   return body.subarray(5, 5 + body.readUInt32BE(1));
 }
 
-function sendH2(session: http2.ClientHttp2Session, { wire, path, body, headers }: RawRequest): Promise<Buffer> {
+function sendH2(session: http2.ClientHttp2Session, { wire, verb, path, body, headers }: RawRequest): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const stream = session.request({ ":method": "POST", ":path": path, ...requestHeaders(wire), ...headers });
+    const stream = session.request({ ":method": verb, ":path": path, ...headers }, { endStream: body.length === 0 });
     const chunks: Buffer[] = [];
     let status = 0;
     let grpcStatus: string | undefined;
@@ -101,32 +119,34 @@ function sendH2(session: http2.ClientHttp2Session, { wire, path, body, headers }
         reject(err);
       }
     });
-    stream.end(body);
+    if (body.length) stream.end(body);
   });
 }
 
-function sendH1(agent: http.Agent, url: URL, { path, body, headers }: RawRequest): Promise<Buffer> {
+function sendH1(agent: http.Agent, url: URL, { verb, path, body, headers }: RawRequest): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ agent, host: url.hostname, port: url.port, method: "POST", path, headers: { ...requestHeaders("connect-h1"), ...headers, "content-length": String(body.length) } }, (res) => {
+    const length = body.length ? { "content-length": String(body.length) } : {};
+    const req = http.request({ agent, host: url.hostname, port: url.port, method: verb, path, headers: { ...headers, ...length } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("error", reject);
       res.on("end", () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(connectError(res.statusCode ?? 0, Buffer.concat(chunks)))));
     });
     req.on("error", reject);
-    req.end(body);
+    if (body.length) req.end(body);
+    else req.end();
   });
 }
 
 /**
- * `connections` HTTP/2 sessions for wires gRPC and connect-h2; for connect-h1 up to
- * `inFlight` keep-alive sockets. Every call of one client uses the same `wire`.
+ * `connections` HTTP/2 sessions for the h2c wires; for the HTTP/1.1 ones up to `inFlight`
+ * keep-alive sockets. Every call of one client uses the same `wire`.
  */
 export function createRpcClient(baseUrl: string, wire: Wire, opts: { connections: number; inFlight: number }): RpcClient {
   const url = new URL(baseUrl);
   let send: (request: RawRequest) => Promise<Buffer>;
   let close: () => void;
-  if (wire === "connect-h1") {
+  if (isH1(wire)) {
     const agent = new http.Agent({ keepAlive: true, maxSockets: opts.inFlight });
     send = (request) => sendH1(agent, url, request);
     close = () => agent.destroy();
@@ -144,8 +164,7 @@ export function createRpcClient(baseUrl: string, wire: Wire, opts: { connections
     send,
     async unary(method, input, token) {
       const request = encodeRequest(wire, method, input, token ? { authorization: `Bearer ${token}` } : {});
-      const body = await send(request);
-      return wire === "grpc" ? fromBinary(method.output, body) : fromJsonString(method.output, body.toString("utf8"), { ignoreUnknownFields: true });
+      return decodeResponse(wire, method, await send(request));
     },
     close,
   };

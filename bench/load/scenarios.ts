@@ -104,7 +104,7 @@ export async function startScenario(scenario: Scenario, client: RpcClient): Prom
   const none = { finish: async () => undefined, usersUsed: () => 0 };
   switch (scenario.kind) {
     case "fixed": {
-      const request = { wire: scenario.wire, path: scenario.path, body: Buffer.from(scenario.bodyBase64, "base64"), headers: scenario.headers };
+      const request = { wire: scenario.wire, verb: scenario.verb, path: scenario.path, body: Buffer.from(scenario.bodyBase64, "base64"), headers: scenario.headers };
       return { ...none, operation: async () => void (await client.send(request)) };
     }
     case "signin":

@@ -25,7 +25,8 @@ function counting(client: RpcClient): { client: RpcClient; sent: () => number } 
 }
 
 async function run(job: WorkerJob): Promise<WorkerResult> {
-  const wire = job.scenario.kind === "fixed" ? job.scenario.wire : "grpc";
+  // Scenarios that name no wire speak gRPC.
+  const wire = ("wire" in job.scenario && job.scenario.wire) || "grpc";
   const { client, sent } = counting(createRpcClient(job.url, wire, job));
   try {
     const scenario = await startScenario(job.scenario, client);
