@@ -137,6 +137,14 @@ export async function checkRedis(client: RedisClient): Promise<void> {
  * (tests, the bench) on a client without a key prefix.
  */
 export async function deleteKeysMatching(client: RedisClient, pattern: string): Promise<number> {
+  // A cluster knows its masters once it has its slot map.
+  if (client instanceof Cluster && client.status !== "ready") {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise((resolve, reject) => {
+      client.once("ready", resolve);
+      timer = setTimeout(() => reject(new Error(`Redis Cluster not ready within 10 s (${client.status})`)), 10_000);
+    }).finally(() => clearTimeout(timer));
+  }
   let deleted = 0;
   for (const node of redisMasters(client)) {
     let cursor = "0";
