@@ -51,6 +51,18 @@ export async function redisCommand(port: number, command: string, ...args: strin
   }
 }
 
+/** Every key on the loopback server at `port` (SCAN without a pattern). */
+export async function redisKeys(port: number): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, page] = (await redisCommand(port, "SCAN", cursor, "COUNT", "1000")) as [string, string[]];
+    cursor = next;
+    keys.push(...page);
+  } while (cursor !== "0");
+  return keys;
+}
+
 /** Resolves once something on the port answers a Redis PING with PONG (bounded by timeoutMs). */
 async function waitForPong(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
