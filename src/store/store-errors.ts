@@ -48,8 +48,11 @@ const REDIS_MESSAGES = [
 ];
 const REDIS_ERROR_NAMES = new Set(["MaxRetriesPerRequestError", "ClusterAllFailedError"]);
 // Redis replies of a server that is loading, failing over, read-only after a switch-over, or
-// out of memory under maxmemory-policy noeviction (it cannot serve writes: not a bug of ours).
-const REDIS_TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|OOM)\b/;
+// out of memory under maxmemory-policy noeviction (it cannot serve writes: not a bug of ours);
+// and cluster redirections the client passed on instead of following (MOVED/ASK: the command
+// did not run). ioredis follows a redirection of a single command, but an auto-pipelined batch
+// whose commands were redirected for different slots, e.g. while their master is down, fails as is.
+const REDIS_TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|OOM|MOVED|ASK)\b/;
 
 interface ErrorLike {
   name?: unknown;

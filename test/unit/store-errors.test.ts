@@ -38,6 +38,8 @@ describe("store errors", () => {
     ["ioredis Cluster: closing", Object.assign(new Error("Cluster is ended."), { name: "AbortError" }), "redis"],
     ["ioredis Sentinel: no sentinel", new Error("All sentinels are unreachable. Retrying from scratch after 10ms."), "redis"],
     ["Redis CLUSTERDOWN", new ReplyError("CLUSTERDOWN The cluster is down"), "redis"],
+    ["Redis MOVED passed on from an auto-pipeline", new ReplyError("MOVED 12788 127.0.0.1:42679"), "redis"],
+    ["Redis ASK passed on", new ReplyError("ASK 3999 127.0.0.1:7001"), "redis"],
     ["Redis TRYAGAIN", new ReplyError("TRYAGAIN Multiple keys request during rehashing of slot"), "redis"],
     ["Redis MASTERDOWN", new ReplyError("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), "redis"],
     ["Redis LOADING", new ReplyError("LOADING Redis is loading the dataset in memory"), "redis"],
