@@ -91,15 +91,23 @@ export function openRedis(config: RedisConfig, logger: Logger, outages?: OutageL
         : new Redis(config.redisUrl, common);
   }
   const down = () => void (client.options.enableOfflineQueue = false);
+  const report = (err: Error) => {
+    outageLog.report(new StoreUnavailableError("redis", err.message || err.name, { cause: err }));
+    log.debug({ err }, "redis connection error");
+  };
   client.on("error", (err: Error) => {
     // Down, not just reconnecting: fail commands at once until the connection is ready.
     down();
-    outageLog.report(new StoreUnavailableError("redis", err.message || err.name, { cause: err }));
-    log.debug({ err }, "redis connection error");
+    report(err);
   });
-  // A cluster queues commands while it has no node (status close, reconnecting) and gives them
-  // no timeout: fail them at once instead. (A standalone client's queue is bounded by commandTimeout.)
-  if (client instanceof Cluster) client.on("close", down);
+  if (client instanceof Cluster) {
+    // One node failing (the others serve their slots): logged as an outage all the same.
+    client.on("node error", report);
+    // A cluster queues commands while it has no node (status close, reconnecting) and gives
+    // them no timeout: fail them at once instead. (A standalone client's queue is bounded by
+    // commandTimeout.)
+    client.on("close", down);
+  }
   client.on("ready", () => {
     client.options.enableOfflineQueue = true;
     outageLog.recovered("redis");
