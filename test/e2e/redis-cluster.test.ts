@@ -5,7 +5,7 @@
 // master: every multi-key script must keep its keys in one slot (Redis answers CROSSSLOT
 // otherwise), every key must carry the prefix. With every master frozen, a Redis-dependent call
 // answers `unavailable` within about REDIS_COMMAND_TIMEOUT_MS while GetMe keeps working, and
-// /readyz says not ready.
+// /readyz says not ready; with one master killed, only the calls whose keys it held fail, at once.
 import { expect } from "chai";
 import { Code } from "@connectrpc/connect";
 import { Cluster, Redis } from "ioredis";
@@ -52,6 +52,17 @@ describe("Redis Cluster", function () {
   });
 
   const auth = () => clientFor(UserAuthService, server.url);
+
+  /** Waits (20 s at most) for Redis-dependent calls and /readyz to succeed again after an outage. */
+  async function untilAnswering(): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const r = await rest(server, "POST", "/api/auth/otp/request", { body: { identifier: testPhone(), purpose: "OTP_PURPOSE_LOGIN" } });
+      if (r.status === 200 && (await fetch(`${server.url}/readyz`)).status === 200) return;
+      if (Date.now() > deadline) throw new Error(`still ${r.status} 20 s after the outage`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 
   /** Sign-up, limits, refresh with reuse detection and logout of one new identifier. */
   async function flows(): Promise<void> {
@@ -157,13 +168,30 @@ describe("Redis Cluster", function () {
     } finally {
       for (const m of cluster.masters) m.resume();
     }
-    // Back to normal once the masters answer again (readiness included).
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const r = await rest(server, "POST", "/api/auth/otp/request", { body: { identifier: testPhone(), purpose: "OTP_PURPOSE_LOGIN" } });
-      if (r.status === 200 && (await fetch(`${server.url}/readyz`)).status === 200) break;
-      if (Date.now() > deadline) throw new Error(`still ${r.status} 20 s after the masters resumed`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    await untilAnswering();
+  });
+
+  it("with one master killed, calls whose keys it held answer unavailable at once, the other masters' go on", async () => {
+    const logStart = server.logs.length;
+    const dead = cluster.masters[2]!;
+    await dead.stop();
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, async () => {
+          const started = Date.now();
+          const r = await rest(server, "POST", "/api/auth/otp/request", { body: { identifier: testPhone(), purpose: "OTP_PURPOSE_LOGIN" } });
+          return { status: r.status, ms: Date.now() - started };
+        }),
+      );
+      const statuses = answers.map((a) => a.status);
+      expect([...new Set(statuses)].sort(), `only 200 and 503; error lines: ${JSON.stringify(server.logs.slice(logStart).filter((l) => (l.level as number) >= 50))}`).to.deep.equal([200, 503]);
+      expect(Math.max(...answers.map((a) => a.ms))).to.be.below(3000);
+      expect(server.logs.slice(logStart).filter((l) => l.msg === "store unavailable" && l.store === "redis")).to.have.length(1);
+      console.log(`      one master killed: ${statuses.filter((s) => s === 200).length} ok, ${statuses.filter((s) => s === 503).length} unavailable, slowest ${Math.max(...answers.map((a) => a.ms))} ms`);
+    } finally {
+      await dead.start();
     }
+    await cluster.waitHealthy(30_000);
+    await untilAnswering();
   });
 });
