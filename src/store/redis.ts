@@ -127,8 +127,13 @@ export function redisMasters(client: RedisClient): Redis[] {
  */
 export async function checkRedis(client: RedisClient): Promise<void> {
   if (!(client instanceof Cluster)) {
-    const [role] = (await client.role()) as [string, ...unknown[]];
-    if (role !== "master") throw new Error(`Redis answers as ${role}, not as a primary`);
+    // ROLE is an @admin command: a user without it (managed Redis ACLs) gets PING instead.
+    const reply = await client.role().catch((err: Error) => {
+      if (/^NOPERM/.test(err.message)) return null;
+      throw err;
+    });
+    if (reply === null) await client.ping();
+    else if (reply[0] !== "master") throw new Error(`Redis answers as ${String(reply[0])}, not as a primary`);
     return;
   }
   if (client.status !== "ready") throw new Error(`Redis Cluster ${client.status}`);
