@@ -21,6 +21,8 @@ export interface RedisCluster {
   readonly nodesEnv: string;
   /** Resolves once every master says cluster_state:ok (bounded by timeoutMs). */
   waitHealthy(timeoutMs?: number): Promise<void>;
+  /** The master that holds `key` (its full name, prefix included). */
+  masterOf(key: string): Promise<PrivateRedis>;
   close(): Promise<void>;
 }
 
@@ -55,7 +57,16 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
     await run("redis-cli", ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"], { timeout: 30_000 });
     await waitHealthy();
-    return { masters: servers, nodesEnv: addresses.join(","), waitHealthy, close };
+    const masterOf = async (key: string) => {
+      const port = servers[0]!.port;
+      const slot = Number(await redisCommand(port, "CLUSTER", "KEYSLOT", key));
+      const ranges = (await redisCommand(port, "CLUSTER", "SLOTS")) as Array<[number, number, [string, number, ...unknown[]]]>;
+      const owner = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
+      const server = servers.find((s) => s.port === owner);
+      if (!server) throw new Error(`no master holds slot ${slot}`);
+      return server;
+    };
+    return { masters: servers, nodesEnv: addresses.join(","), waitHealthy, masterOf, close };
   } catch (err) {
     await close();
     throw err;
