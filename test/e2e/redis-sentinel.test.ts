@@ -96,7 +96,11 @@ describe("Redis Sentinel", function () {
         const lastBad = Math.max(killedAt, ...outcomes.filter((o) => o.result !== "ok").map((o) => o.end));
         return okAfter.some((o) => o.start > lastBad) && Date.now() - lastBad > 2_000;
       };
-      while (!recovered() && Date.now() - killedAt < 20_000) await new Promise((r) => setTimeout(r, 100));
+      let promotedAt: number | undefined;
+      while (!recovered() && Date.now() - killedAt < 20_000) {
+        if (promotedAt === undefined && (await set.masterPort().catch(() => 0)) === set.replica.port) promotedAt = Date.now();
+        await new Promise((r) => setTimeout(r, 100));
+      }
       stopAt = Date.now();
       await Promise.all(loops);
 
@@ -106,7 +110,7 @@ describe("Redis Sentinel", function () {
       const firstOk = window.find((o) => o.start > killedAt && o.result === "ok");
       const lastError = Math.max(...errors.map((o) => o.end), killedAt);
       console.log(
-        `      before the kill: ${before.length} ok; after: first success ${firstOk ? firstOk.end - killedAt : "never"} ms after the kill, ` +
+        `      before the kill: ${before.length} ok; after: replica promoted ${promotedAt === undefined ? "?" : promotedAt - killedAt} ms after the kill, first success ${firstOk ? firstOk.end - killedAt : "never"} ms after the kill, ` +
           `last error ${lastError - killedAt} ms after; ${window.length - errors.length} ok, ${errors.length} errors (${[...new Set(errors.map((e) => e.result))].join(", ") || "none"})`,
       );
       expect(before.length, "calls before the kill").to.be.above(0);

@@ -1,7 +1,8 @@
 // A Redis Sentinel set of the test's own on free loopback ports: one primary, one replica and
 // three sentinels (quorum 2), private redis-servers (test/support/private-redis.ts) whose files
 // (the replica's RDB, the sentinels' rewritten configs) live in a temporary folder. Timings are
-// short so that a failover takes seconds: a primary is "down" after 1 s without an answer.
+// short so that a failover takes seconds: a primary is "down" after 1 s without an answer, and a
+// failover attempt that failed (a split vote) is tried again after 4 s.
 //
 //   const set = await startRedisSentinels();
 //   set.sentinelsEnv, set.name   // REDIS_SENTINELS, REDIS_SENTINEL_NAME
@@ -59,7 +60,8 @@ export async function startRedisSentinels(name = "identity"): Promise<RedisSenti
         [
           `sentinel monitor ${name} 127.0.0.1 ${primary.port} 2`,
           `sentinel down-after-milliseconds ${name} 1000`,
-          `sentinel failover-timeout ${name} 5000`,
+          // Also how long a sentinel waits (twice this) before trying again after a split vote.
+          `sentinel failover-timeout ${name} 2000`,
           `sentinel parallel-syncs ${name} 1`,
           "sentinel announce-ip 127.0.0.1",
           "",
