@@ -1,6 +1,7 @@
 // The bench's own stores: its PostgreSQL database (created and migrated like the service
 // does it), the seeded user population, and its Redis key prefix.
 import { Redis } from "ioredis";
+import { deleteKeysMatching } from "../src/store/redis.js";
 import pg from "pg";
 import { createLogger } from "../src/logger.js";
 import { ensureDatabase, openDatabase } from "../src/store/database.js";
@@ -94,16 +95,9 @@ export async function seedUsers(databaseUrl: string, count: number, onProgress: 
 export async function clearRedisPrefix(redisUrl: string, prefix: string): Promise<number> {
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
-  let deleted = 0;
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length) deleted += await redis.del(...keys);
-    } while (cursor !== "0");
+    return await deleteKeysMatching(redis, `${prefix}*`);
   } finally {
     redis.disconnect();
   }
-  return deleted;
 }

@@ -49,15 +49,15 @@ import type { ReadinessCheck } from "./server/health.js";
 import { createRestGateway } from "./server/rest-gateway.js";
 import { startServer, type RunningServer } from "./server/server.js";
 import { apiServices } from "./server/services.js";
-import { writeAudit, type Stores } from "./store/index.js";
+import { checkRedis, writeAudit, type Stores } from "./store/index.js";
 
 export const API_VERSION = "0.1.0";
 
-/** What /readyz verifies on every instance, whatever its role: PostgreSQL and Redis answer. */
+/** What /readyz verifies on every instance, whatever its role: PostgreSQL answers, Redis can take writes (src/store/redis.ts). */
 export function storeReadiness({ sequelize, redis }: Pick<Stores, "sequelize" | "redis">): ReadinessCheck[] {
   return [
     { name: "postgres", check: async () => void (await sequelize.query("SELECT 1", { type: QueryTypes.SELECT })) },
-    { name: "redis", check: async () => void (await redis.ping()) },
+    { name: "redis", check: () => checkRedis(redis) },
   ];
 }
 

@@ -27,6 +27,11 @@ export interface Config {
    */
   databasePreparedStatements: boolean;
   redisUrl: string;
+  /**
+   * Which Redis deployment: REDIS_CLUSTER_NODES (seed nodes of a Redis Cluster), REDIS_SENTINELS
+   * with REDIS_SENTINEL_NAME (a primary found through Sentinel), or else the server at REDIS_URL.
+   */
+  redisTopology: RedisTopology;
   /** Prefix of every Redis key this process writes (tests use one per run). */
   redisKeyPrefix: string;
   /** Longest a Redis command may take, queued or sent, before it fails (the call answers `unavailable`). */
@@ -97,6 +102,16 @@ export interface Config {
   jobTimeBudgetSeconds: number;
 }
 
+export interface RedisAddress {
+  host: string;
+  port: number;
+}
+
+export type RedisTopology =
+  | { mode: "standalone" }
+  | { mode: "cluster"; nodes: RedisAddress[] }
+  | { mode: "sentinel"; sentinels: RedisAddress[]; name: string };
+
 type Env = Record<string, string | undefined>;
 
 function fail(name: string, why: string): never {
@@ -154,6 +169,30 @@ function url(env: Env, name: string, protocols: string[], def?: string): string 
   return raw;
 }
 
+/** A comma-separated list of host:port (IPv6 hosts in brackets: [::1]:7000). */
+function addresses(env: Env, name: string): RedisAddress[] {
+  return list(env, name).map((entry) => {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(entry);
+    const port = m ? Number(m[3]) : 0;
+    if (!m || port < 1 || port > 65535) fail(name, `"${entry}" is not host:port`);
+    return { host: (m[1] ?? m[2])!, port };
+  });
+}
+
+function redisTopology(env: Env, keyPrefix: string): RedisTopology {
+  const nodes = addresses(env, "REDIS_CLUSTER_NODES");
+  const sentinels = addresses(env, "REDIS_SENTINELS");
+  const name = str(env, "REDIS_SENTINEL_NAME");
+  if (nodes.length && sentinels.length) fail("REDIS_CLUSTER_NODES", "set either REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both");
+  if (name !== undefined && !sentinels.length) fail("REDIS_SENTINEL_NAME", "needs REDIS_SENTINELS");
+  if (sentinels.length) return { mode: "sentinel", sentinels, name: name ?? fail("REDIS_SENTINEL_NAME", "required when REDIS_SENTINELS is set") };
+  if (!nodes.length) return { mode: "standalone" };
+  // Redis Cluster hashes the first {...} of a key: a brace in the prefix would put every key
+  // in one slot (or split the keys a script touches together); see src/store/redis.ts.
+  if (/[{}]/.test(keyPrefix)) fail("REDIS_KEY_PREFIX", "must not contain { or } with REDIS_CLUSTER_NODES (it would decide the hash slot)");
+  return { mode: "cluster", nodes };
+}
+
 function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
   const raw = str(env, name, def)!;
   if (!(values as readonly string[]).includes(raw)) fail(name, `expected one of ${values.join(", ")}, got "${raw}"`);
@@ -200,6 +239,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"], "postgres://postgres@127.0.0.1:5432/identity")!;
   const databaseDirectUrl = url(env, "DATABASE_DIRECT_URL", ["postgres:", "postgresql:"], databaseUrl)!;
+  const redisKeyPrefix = str(env, "REDIS_KEY_PREFIX", "identity:")!;
 
   const config: Config = {
     nodeEnv,
@@ -212,7 +252,8 @@ export function loadConfig(env: Env = process.env): Config {
     // a transaction pooler hands each transaction to any server connection (README, "PostgreSQL through a pooler").
     databasePreparedStatements: bool(env, "DATABASE_PREPARED_STATEMENTS", databaseDirectUrl === databaseUrl),
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"], "redis://127.0.0.1:6379/0")!,
-    redisKeyPrefix: str(env, "REDIS_KEY_PREFIX", "identity:")!,
+    redisTopology: redisTopology(env, redisKeyPrefix),
+    redisKeyPrefix,
     redisCommandTimeoutMs: int(env, "REDIS_COMMAND_TIMEOUT_MS", 1000, 10, 60_000),
     mongodbUri: url(env, "MONGODB_URI", ["mongodb:", "mongodb+srv:"]),
     logLevel: oneOf(env, "LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, "info"),

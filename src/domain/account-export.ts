@@ -4,7 +4,7 @@
 // FCM tokens (masked: a push credential, not personal data the user gave). The points ledger
 // and the audit trail are read whole, a thousand rows at a time. Rate-limited per user
 // (ACCOUNT_EXPORTS_PER_HOUR): an export reads every table of the account.
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis.js";
 import type { Sequelize } from "sequelize";
 import { queryPrepared, type Models } from "../store/index.js";
 import type { DocumentTypeValue, KycStatusValue } from "../store/models/user-kyc.js";
@@ -47,7 +47,7 @@ export interface AccountExport {
 export interface AccountExportDeps {
   sequelize: Sequelize;
   models: Models;
-  redis: Redis;
+  redis: RedisClient;
   profiles: Pick<ProfileDomain, "get">;
   points: Pick<PointsDomain, "getWallet" | "listTransactions">;
   exportsPerHour: number;

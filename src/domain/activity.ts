@@ -13,7 +13,7 @@
 // run and updated in the job store (four writes and a poll per active user every five
 // minutes) to write one timestamp. The sorted set costs two Redis commands per user and
 // window, and one SQL statement per `batch` users.
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis.js";
 import type { Logger } from "../logger.js";
 import { defineScript } from "../store/redis.js";
 import { ExpiringMap } from "./expiring-map.js";
@@ -35,7 +35,7 @@ export interface ActivityTracker {
   touch(userId: string): Promise<void>;
 }
 
-export function createActivityTracker({ redis, logger, windowSeconds = ACTIVITY_WINDOW_SECONDS }: { redis: Redis; logger: Logger; windowSeconds?: number }): ActivityTracker {
+export function createActivityTracker({ redis, logger, windowSeconds = ACTIVITY_WINDOW_SECONDS }: { redis: RedisClient; logger: Logger; windowSeconds?: number }): ActivityTracker {
   const log = logger.child({ component: "activity" });
   const touched = new ExpiringMap<string, true>(TOUCHED_USERS_KEPT);
   return {
@@ -79,7 +79,7 @@ export interface ActivityQueue {
 }
 
 /** The queue side, for update-user-last-activity. Entries leave it only after they are written (at least once). */
-export function openActivityQueue(redis: Redis): ActivityQueue {
+export function openActivityQueue(redis: RedisClient): ActivityQueue {
   const removeIfUnchanged = defineScript<number>(redis, "activityRemoveIfUnchanged", REMOVE_IF_UNCHANGED, 1);
   return {
     async peek(count) {

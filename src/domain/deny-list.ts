@@ -9,7 +9,7 @@
 // deny() overwrites a "0" at once, so a denial takes effect on every instance immediately,
 // or within NOT_DENIED_CACHE_SECONDS if Redis could not be written when it was made. With
 // Redis unreachable the list is read from PostgreSQL directly.
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis.js";
 import type { Sequelize } from "sequelize";
 import { queryPrepared } from "../store/index.js";
 import { withStoreFallback } from "../store/store-errors.js";
@@ -28,7 +28,7 @@ export const NOT_DENIED_CACHE_SECONDS = 60;
 const keyOf = (jti: string): string => `denied-jti:${jti}`;
 
 /** `redis` carries the process's key prefix already. */
-export function createDenyList({ sequelize, redis }: { sequelize: Sequelize; redis: Redis }): DenyList {
+export function createDenyList({ sequelize, redis }: { sequelize: Sequelize; redis: RedisClient }): DenyList {
   return {
     async deny(jti, expiresAtEpochSeconds) {
       const until = Math.ceil(expiresAtEpochSeconds) + MARGIN_SECONDS;

@@ -14,7 +14,7 @@
 // Codes of the purposes that need a caller (CHANGE_IDENTIFIER, DELETE_ACCOUNT) are MACed with
 // the requesting user's id as well: only the user who asked for a code can prove it.
 //   otp:ip:<address or /64>       calls per client network this hour (otp.ts, rate-limit.ts)
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis.js";
 import { createHmac } from "node:crypto";
 import type { Config } from "../config.js";
 import type { Identifier, IdentifierKind } from "./identifiers.js";
@@ -97,7 +97,7 @@ return {2, 0}`;
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-export function createOtpStore(redis: Redis, secret: Buffer, policy: Config["otp"]): OtpStore {
+export function createOtpStore(redis: RedisClient, secret: Buffer, policy: Config["otp"]): OtpStore {
   // One key per use, derived from the server secret, so a MAC of one kind can never be
   // replayed as another (an identifier tag is not a code MAC, and so on).
   const subkey = (label: string) => createHmac("sha256", secret).update(label).digest();

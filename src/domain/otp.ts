@@ -17,7 +17,7 @@
 // without a signed-in caller, before any limit is counted; their codes and verification
 // tokens are bound to the caller's user id as well as to identifier and purpose. Limits,
 // cooldowns, attempt caps and audit rows are those of the other purposes.
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis.js";
 import { randomInt } from "node:crypto";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -51,7 +51,7 @@ export type OtpChannel = "SMS" | "EMAIL";
 
 export interface OtpServiceDeps {
   /** ioredis client (keyPrefix allowed: keys are written unprefixed). */
-  redis: Redis;
+  redis: RedisClient;
   config: Pick<Config, "nodeEnv" | "otp">;
   /** The server secret (domain/server-secret.ts): keys the MACs of codes and tokens. */
   secret: Buffer;

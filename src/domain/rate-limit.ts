@@ -4,7 +4,7 @@
 // Windows are fixed and start at the first hit of a key (INCR, then EXPIRE when the key
 // is new). Simple and O(1) in memory; the price is that a caller can spend up to twice the
 // limit across the boundary of two windows, which is acceptable for hourly abuse limits.
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis.js";
 import { isIP } from "node:net";
 import { defineScript } from "../store/redis.js";
 
@@ -39,7 +39,7 @@ export interface RateLimiter {
   hit(key: string, limit: number, windowSeconds: number): Promise<LimitResult>;
 }
 
-export function createRateLimiter(redis: Redis): RateLimiter {
+export function createRateLimiter(redis: RedisClient): RateLimiter {
   const incr = defineScript<[number, number]>(
     redis,
     "rateLimitHit",

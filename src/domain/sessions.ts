@@ -2,7 +2,7 @@
 // window and reuse detection, logout, listing and revoking, and the liveness check the auth
 // interceptor runs on every protected call (exact on every call; the checks of concurrent
 // calls share one query).
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis.js";
 import { randomUUID } from "node:crypto";
 import type { Sequelize, Transaction } from "sequelize";
 import type { Config } from "../config.js";
@@ -42,7 +42,7 @@ export interface SessionView {
 export interface SessionDeps {
   sequelize: Sequelize;
   models: Models;
-  redis: Redis;
+  redis: RedisClient;
   issuer: TokenIssuer;
   denyList: DenyList;
   secret: Buffer;

@@ -5,7 +5,7 @@
 // runs a handler outside Agenda): every batch claims its rows in SQL (FOR UPDATE SKIP LOCKED,
 // conditional updates, upserts), never by reading first and writing later.
 import type { ParseArgsConfig } from "node:util";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../store/redis.js";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -17,7 +17,7 @@ import type { JobName } from "./names.js";
 export interface JobContext {
   sequelize: Sequelize;
   models: Models;
-  redis: Redis;
+  redis: RedisClient;
   config: Config;
   logger: Logger;
   notifier: Notifier;

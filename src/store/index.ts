@@ -1,24 +1,23 @@
 // The stores of one process: PostgreSQL (created and migrated at start, DESIGN §8) and Redis.
-import type { Redis } from "ioredis";
 import type { Sequelize } from "sequelize";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import { ensureDatabase, openDatabase } from "./database.js";
 import { migrate } from "./migrate.js";
 import { defineModels, type Models } from "./models/index.js";
-import { openRedis } from "./redis.js";
+import { openRedis, type RedisClient } from "./redis.js";
 import { createOutageLog, type OutageLog } from "./store-errors.js";
 
 export { writeAudit, writeChangeWithAudit, writeKeyedChangeWithAudit } from "./audit-writer.js";
 export * from "./models/index.js";
 export { queryPrepared } from "./prepared.js";
-export { defineScript } from "./redis.js";
+export { checkRedis, defineScript, type RedisClient } from "./redis.js";
 export { runTransaction } from "./transaction.js";
 
 export interface Stores {
   sequelize: Sequelize;
   models: Models;
-  redis: Redis;
+  redis: RedisClient;
   /** The process's store outages: one warn line per outage of each store (src/store/store-errors.ts). */
   outages: OutageLog;
   /** Closes the pool and the Redis connection; safe to call more than once. */
@@ -26,9 +25,9 @@ export interface Stores {
 }
 
 export type StoreConfig = Pick<Config, "databaseUrl" | "redisUrl" | "redisKeyPrefix"> &
-  Partial<Pick<Config, "nodeEnv" | "redisCommandTimeoutMs" | "databaseDirectUrl" | "databasePreparedStatements">>;
+  Partial<Pick<Config, "nodeEnv" | "redisCommandTimeoutMs" | "redisTopology" | "databaseDirectUrl" | "databasePreparedStatements">>;
 
-async function closeRedis(redis: Redis): Promise<void> {
+async function closeRedis(redis: RedisClient): Promise<void> {
   if (redis.status === "end") return;
   if (redis.status === "ready") {
     // QUIT lets replies in flight arrive. Its promise settles on the reply, before the socket
@@ -47,7 +46,7 @@ async function closeRedis(redis: Redis): Promise<void> {
   redis.disconnect();
 }
 
-async function closeAll(sequelize: Sequelize, redis: Redis): Promise<void> {
+async function closeAll(sequelize: Sequelize, redis: RedisClient): Promise<void> {
   const results = await Promise.allSettled([sequelize.close(), closeRedis(redis)]);
   const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failure) throw failure.reason;
@@ -60,11 +59,14 @@ async function closeAll(sequelize: Sequelize, redis: Redis): Promise<void> {
  */
 const REDIS_START_WAIT_MS = 3_000;
 
-async function pingWithin(redis: Redis, ms: number): Promise<void> {
+async function pingWithin(redis: RedisClient, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     try {
-      await redis.ping();
+      // Bounded: a cluster queues commands until its first slot map, however long that takes.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("no answer")), Math.max(100, deadline - Date.now()))));
+      await Promise.race([redis.ping(), late]).finally(() => clearTimeout(timer));
       return;
     } catch (err) {
       if (Date.now() >= deadline) throw err;
@@ -73,9 +75,13 @@ async function pingWithin(redis: Redis, ms: number): Promise<void> {
   }
 }
 
-/** Redis's address without credentials, for error messages. */
-function redisAddress(redisUrl: string): string {
-  const u = new URL(redisUrl);
+/** Where Redis is, without credentials, for error messages. */
+function redisAddress(config: StoreConfig): string {
+  const topology = config.redisTopology ?? { mode: "standalone" };
+  const list = (nodes: Array<{ host: string; port: number }>) => nodes.map((n) => `${n.host}:${n.port}`).join(",");
+  if (topology.mode === "cluster") return `cluster ${list(topology.nodes)}`;
+  if (topology.mode === "sentinel") return `sentinels ${list(topology.sentinels)} (${topology.name})`;
+  const u = new URL(config.redisUrl);
   return `${u.hostname}:${u.port || 6379}`;
 }
 
@@ -109,7 +115,7 @@ export async function openStores(config: StoreConfig, logger: Logger): Promise<S
     const applied = await migrateDirect(config, sequelize, logger);
     log.info({ applied }, applied.length ? "database migrated" : "database schema up to date");
     await pingWithin(redis, REDIS_START_WAIT_MS).catch((err: Error) => {
-      throw new Error(`Redis at ${redisAddress(config.redisUrl)} is unavailable: ${err.message}`, { cause: err });
+      throw new Error(`Redis at ${redisAddress(config)} is unavailable: ${err.message}`, { cause: err });
     });
   } catch (err) {
     await closeAll(sequelize, redis).catch(() => undefined);

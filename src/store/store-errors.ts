@@ -32,12 +32,27 @@ const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "EP
 // What pg and pg-pool say when a connection dies or cannot be had (they set no code).
 const PG_CONNECTION_MESSAGES = [/^Connection terminated/, /is not queryable/, /^timeout exceeded when trying to connect/];
 // What ioredis says when a command could not be served: bounded by commandTimeout, flushed
-// after reconnection attempts, refused without a connection, or the connection closed.
-const REDIS_MESSAGES = [/^Command timed out$/, /^Connection is closed\.?$/, /^Stream isn't writeable and enableOfflineQueue options is false$/, /^None of startup nodes is available/, /^Failed to refresh slots cache/];
+// after reconnection attempts, refused without a connection, or the connection closed; a
+// cluster without a slot map or node, redirected too often (a slot moving or failing over), or
+// closing; no sentinel reachable to name the primary.
+const REDIS_MESSAGES = [
+  /^Command timed out$/,
+  /^Connection is closed\.?$/,
+  /^Stream isn't writeable and enableOfflineQueue options is false$/,
+  /^None of startup nodes is available/,
+  /^Failed to refresh slots cache/,
+  /^Cluster isn't ready and enableOfflineQueue options is false$/,
+  /^Too many Cluster redirections/,
+  /^Cluster is ended\.?$/,
+  /^All sentinels are unreachable/,
+];
 const REDIS_ERROR_NAMES = new Set(["MaxRetriesPerRequestError", "ClusterAllFailedError"]);
 // Redis replies of a server that is loading, failing over, read-only after a switch-over, or
-// out of memory under maxmemory-policy noeviction (it cannot serve writes: not a bug of ours).
-const REDIS_TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|OOM)\b/;
+// out of memory under maxmemory-policy noeviction (it cannot serve writes: not a bug of ours);
+// and cluster redirections the client passed on instead of following (MOVED/ASK: the command
+// did not run). ioredis follows a redirection of a single command, but an auto-pipelined batch
+// whose commands were redirected for different slots, e.g. while their master is down, fails as is.
+const REDIS_TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|OOM|MOVED|ASK)\b/;
 
 interface ErrorLike {
   name?: unknown;

@@ -1,6 +1,7 @@
 // Mocha root hooks: drop this run's databases and Redis keys when the run ends.
 import pg from "pg";
 import { Redis } from "ioredis";
+import { deleteKeysMatching } from "../../src/store/redis.js";
 import { DB_PREFIX, PG_ADMIN_URL, REDIS_PREFIX, REDIS_URL } from "./env.js";
 
 /** Drops the run's databases, a few at a time (each DROP waits for a checkpoint; one by one a
@@ -33,12 +34,7 @@ async function dropKeys(): Promise<void> {
   const redis = new Redis(REDIS_URL, { lazyConnect: true });
   await redis.connect();
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${REDIS_PREFIX}*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== "0");
+    await deleteKeysMatching(redis, `${REDIS_PREFIX}*`);
   } finally {
     redis.disconnect();
   }

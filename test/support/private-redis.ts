@@ -6,8 +6,13 @@
 //   await redis.start();                       // up again on the same port, empty
 //   await redis.restart();                     // stop + start: everything it held is lost
 //   await redis.close();                       // stopped for good (call in after())
+//   redis.pause(); redis.resume();             // SIGSTOP/SIGCONT: connections stay open, nothing answers
+//
+// `args` add options (cluster mode, replicaof…); `configFile` goes first on the command line
+// (a Sentinel needs one it can rewrite).
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
+import { Redis } from "ioredis";
 
 export interface PrivateRedis {
   readonly port: number;
@@ -20,6 +25,10 @@ export interface PrivateRedis {
   restart(): Promise<void>;
   /** Stops it for good. */
   close(): Promise<void>;
+  /** Freezes the process (SIGSTOP): its sockets stay open but nothing answers, as a hung server. */
+  pause(): void;
+  /** Lets a paused process run again (SIGCONT). */
+  resume(): void;
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */
@@ -29,6 +38,29 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** Runs one command on the loopback server at `port` over a short-lived connection (1 s bounds). */
+export async function redisCommand(port: number, command: string, ...args: string[]): Promise<unknown> {
+  const redis = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 1000 });
+  try {
+    await redis.connect();
+    return await redis.call(command, ...args);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Every key on the loopback server at `port` (SCAN without a pattern). */
+export async function redisKeys(port: number): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, page] = (await redisCommand(port, "SCAN", cursor, "COUNT", "1000")) as [string, string[]];
+    cursor = next;
+    keys.push(...page);
+  } while (cursor !== "0");
+  return keys;
 }
 
 /** Resolves once something on the port answers a Redis PING with PONG (bounded by timeoutMs). */
@@ -55,14 +87,14 @@ async function waitForPong(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startPrivateRedis(options: { port?: number; args?: string[] } = {}): Promise<PrivateRedis> {
+export async function startPrivateRedis(options: { port?: number; args?: string[]; configFile?: string } = {}): Promise<PrivateRedis> {
   const port = options.port ?? (await freePort());
   let child: ChildProcess | undefined;
   let exited: Promise<void> | undefined;
 
   async function start(): Promise<void> {
     if (child) return;
-    const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning", ...(options.args ?? [])];
+    const args = [...(options.configFile ? [options.configFile] : []), "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning", ...(options.args ?? [])];
     const proc = spawn("redis-server", args, { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -100,5 +132,7 @@ export async function startPrivateRedis(options: { port?: number; args?: string[
       await start();
     },
     close: stop,
+    pause: () => void child?.kill("SIGSTOP"),
+    resume: () => void child?.kill("SIGCONT"),
   };
 }

@@ -9,6 +9,7 @@ describe("config", () => {
     expect(c.databaseUrl).to.equal("postgres://postgres@127.0.0.1:5432/identity");
     expect(c.redisUrl).to.equal("redis://127.0.0.1:6379/0");
     expect(c.redisCommandTimeoutMs).to.equal(1000);
+    expect(c.redisTopology).to.deep.equal({ mode: "standalone" });
     expect(c.otp).to.include({ ttlSeconds: 300, maxAttempts: 5, resendSeconds: 60, sendsPerIdentifierPerHour: 10, failuresPerIdentifierPerHour: 20, requestsPerIpPerHour: 100 });
     expect(c.jwt).to.include({ accessTtlSeconds: 900, refreshTtlSeconds: 2592000, refreshGraceSeconds: 10 });
     expect(c.maxRequestBytes).to.equal(1048576);
@@ -39,6 +40,25 @@ describe("config", () => {
     expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: "off" }).databasePreparedStatements).to.equal(false);
   });
 
+  it("selects Redis Cluster or Sentinel from their node lists", () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: "10.0.0.1:7000, redis-b:7001,[::1]:7002" }).redisTopology).to.deep.equal({
+      mode: "cluster",
+      nodes: [
+        { host: "10.0.0.1", port: 7000 },
+        { host: "redis-b", port: 7001 },
+        { host: "::1", port: 7002 },
+      ],
+    });
+    expect(loadConfig({ REDIS_SENTINELS: "s1:26379,s2:26380", REDIS_SENTINEL_NAME: "identity" }).redisTopology).to.deep.equal({
+      mode: "sentinel",
+      sentinels: [
+        { host: "s1", port: 26379 },
+        { host: "s2", port: 26380 },
+      ],
+      name: "identity",
+    });
+  });
+
   const bad: Array<[Record<string, string>, RegExp]> = [
     [{ PORT: "eighty" }, /^PORT: expected a whole number/],
     [{ PORT: "70000" }, /^PORT: must be between 0 and 65535/],
@@ -47,6 +67,13 @@ describe("config", () => {
     [{ DATABASE_DIRECT_URL: "http://db/identity" }, /^DATABASE_DIRECT_URL: expected a postgres: or postgresql: URL/],
     [{ DATABASE_PREPARED_STATEMENTS: "maybe" }, /^DATABASE_PREPARED_STATEMENTS: expected true or false/],
     [{ REDIS_URL: "not a url" }, /^REDIS_URL: not a valid URL/],
+    [{ REDIS_CLUSTER_NODES: "a:1", REDIS_SENTINELS: "b:2", REDIS_SENTINEL_NAME: "m" }, /^REDIS_CLUSTER_NODES: set either REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both/],
+    [{ REDIS_SENTINELS: "b:26379" }, /^REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set/],
+    [{ REDIS_SENTINEL_NAME: "m" }, /^REDIS_SENTINEL_NAME: needs REDIS_SENTINELS/],
+    [{ REDIS_CLUSTER_NODES: "a:1,b" }, /^REDIS_CLUSTER_NODES: "b" is not host:port/],
+    [{ REDIS_CLUSTER_NODES: "a:70000" }, /^REDIS_CLUSTER_NODES: "a:70000" is not host:port/],
+    [{ REDIS_SENTINELS: "::1:26379", REDIS_SENTINEL_NAME: "m" }, /^REDIS_SENTINELS: "::1:26379" is not host:port/],
+    [{ REDIS_CLUSTER_NODES: "a:7000", REDIS_KEY_PREFIX: "{app}:" }, /^REDIS_KEY_PREFIX: must not contain { or } with REDIS_CLUSTER_NODES/],
     [{ OTP_TTL_SECONDS: "0" }, /^OTP_TTL_SECONDS: must be between/],
     [{ REDIS_COMMAND_TIMEOUT_MS: "0" }, /^REDIS_COMMAND_TIMEOUT_MS: must be between 10 and 60000/],
     [{ REDIS_COMMAND_TIMEOUT_MS: "1s" }, /^REDIS_COMMAND_TIMEOUT_MS: expected a whole number/],
