@@ -107,10 +107,16 @@ export interface RedisAddress {
   port: number;
 }
 
+/** Credentials for the data nodes of a cluster or Sentinel set (REDIS_USERNAME, REDIS_PASSWORD). */
+export interface RedisAuth {
+  username?: string;
+  password: string;
+}
+
 export type RedisTopology =
   | { mode: "standalone" }
-  | { mode: "cluster"; nodes: RedisAddress[] }
-  | { mode: "sentinel"; sentinels: RedisAddress[]; name: string };
+  | { mode: "cluster"; nodes: RedisAddress[]; auth?: RedisAuth }
+  | { mode: "sentinel"; sentinels: RedisAddress[]; name: string; auth?: RedisAuth; sentinelPassword?: string };
 
 type Env = Record<string, string | undefined>;
 
@@ -185,12 +191,25 @@ function redisTopology(env: Env, keyPrefix: string): RedisTopology {
   const name = str(env, "REDIS_SENTINEL_NAME");
   if (nodes.length && sentinels.length) fail("REDIS_CLUSTER_NODES", "set either REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both");
   if (name !== undefined && !sentinels.length) fail("REDIS_SENTINEL_NAME", "needs REDIS_SENTINELS");
-  if (sentinels.length) return { mode: "sentinel", sentinels, name: name ?? fail("REDIS_SENTINEL_NAME", "required when REDIS_SENTINELS is set") };
+  // A standalone server's credentials are part of REDIS_URL (redis://user:password@host); the
+  // node lists carry none, so a cluster's or Sentinel set's come from variables of their own.
+  const password = env.REDIS_PASSWORD || undefined; // as given: a password may have spaces at its ends
+  const username = str(env, "REDIS_USERNAME");
+  if ((password !== undefined || username !== undefined) && !nodes.length && !sentinels.length) {
+    fail(password !== undefined ? "REDIS_PASSWORD" : "REDIS_USERNAME", "only with REDIS_CLUSTER_NODES or REDIS_SENTINELS; a standalone server's credentials go in REDIS_URL");
+  }
+  if (username !== undefined && !password) fail("REDIS_USERNAME", "needs REDIS_PASSWORD");
+  const auth = password ? { auth: { ...(username !== undefined && { username }), password } } : {};
+  const sentinelPassword = env.REDIS_SENTINEL_PASSWORD || undefined;
+  if (sentinelPassword !== undefined && !sentinels.length) fail("REDIS_SENTINEL_PASSWORD", "needs REDIS_SENTINELS");
+  if (sentinels.length) {
+    return { mode: "sentinel", sentinels, name: name ?? fail("REDIS_SENTINEL_NAME", "required when REDIS_SENTINELS is set"), ...auth, ...(sentinelPassword && { sentinelPassword }) };
+  }
   if (!nodes.length) return { mode: "standalone" };
   // Redis Cluster hashes the first {...} of a key: a brace in the prefix would put every key
   // in one slot (or split the keys a script touches together); see src/store/redis.ts.
   if (/[{}]/.test(keyPrefix)) fail("REDIS_KEY_PREFIX", "must not contain { or } with REDIS_CLUSTER_NODES (it would decide the hash slot)");
-  return { mode: "cluster", nodes };
+  return { mode: "cluster", nodes, ...auth };
 }
 
 function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {

@@ -65,7 +65,7 @@ export function openRedis(config: RedisConfig, logger: Logger, outages?: OutageL
     client = new Cluster(topology.nodes, {
       keyPrefix: config.redisKeyPrefix,
       enableAutoPipelining: true,
-      redisOptions: connection,
+      redisOptions: { ...connection, ...topology.auth },
       clusterRetryStrategy: reconnectDelay,
       // A command whose connection closed may have run: not resent (as maxRetriesPerRequest 0).
       retryDelayOnFailover: 0,
@@ -82,8 +82,10 @@ export function openRedis(config: RedisConfig, logger: Logger, outages?: OutageL
       topology.mode === "sentinel"
         ? new Redis({
             ...common,
+            ...topology.auth,
             sentinels: topology.sentinels,
             name: topology.name,
+            sentinelPassword: topology.sentinelPassword,
             sentinelCommandTimeout: timeout,
             // Reconnect as soon as the sentinels announce a new primary, not at the next backoff step.
             failoverDetector: true,

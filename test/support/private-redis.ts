@@ -9,7 +9,8 @@
 //   redis.pause(); redis.resume();             // SIGSTOP/SIGCONT: connections stay open, nothing answers
 //
 // `args` add options (cluster mode, replicaof…); `configFile` goes first on the command line
-// (a Sentinel needs one it can rewrite).
+// (a Sentinel needs one it can rewrite); `password` makes it require AUTH (and use the same
+// password towards its primary), and this module's helpers then authenticate by themselves.
 import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import { Redis } from "ioredis";
@@ -40,9 +41,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** The passwords of the servers started here with one, by port. */
+const passwords = new Map<number, string>();
+
 /** Runs one command on the loopback server at `port` over a short-lived connection (1 s bounds). */
 export async function redisCommand(port: number, command: string, ...args: string[]): Promise<unknown> {
-  const redis = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 1000 });
+  const redis = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 1000, password: passwords.get(port) });
   try {
     await redis.connect();
     return await redis.call(command, ...args);
@@ -70,16 +74,22 @@ async function waitForPong(port: number, timeoutMs: number): Promise<void> {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, "127.0.0.1");
       socket.setTimeout(500);
-      socket.once("connect", () => socket.write("PING\r\n"));
-      socket.once("data", (d) => {
+      const password = passwords.get(port);
+      const auth = password === undefined ? "" : `*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n`;
+      socket.once("connect", () => socket.write(`${auth}*1\r\n$4\r\nPING\r\n`));
+      let reply = "";
+      socket.on("data", (d) => {
+        reply += d.toString();
+        if (password !== undefined && !reply.includes("\r\n", reply.indexOf("\r\n") + 2)) return; // AUTH's answer, then PING's
         socket.destroy();
-        resolve(d.toString().startsWith("+PONG"));
+        resolve(reply.endsWith("+PONG\r\n"));
       });
       socket.once("timeout", () => {
         socket.destroy();
         resolve(false);
       });
       socket.once("error", () => resolve(false));
+      socket.once("close", () => resolve(false)); // closed before answering (a protocol error): not up yet
     });
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`private redis-server on port ${port} did not answer within ${timeoutMs} ms`);
@@ -87,14 +97,16 @@ async function waitForPong(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startPrivateRedis(options: { port?: number; args?: string[]; configFile?: string } = {}): Promise<PrivateRedis> {
+export async function startPrivateRedis(options: { port?: number; args?: string[]; configFile?: string; password?: string } = {}): Promise<PrivateRedis> {
   const port = options.port ?? (await freePort());
+  const auth = options.password === undefined ? [] : ["--requirepass", options.password, "--masterauth", options.password];
+  if (options.password !== undefined) passwords.set(port, options.password);
   let child: ChildProcess | undefined;
   let exited: Promise<void> | undefined;
 
   async function start(): Promise<void> {
     if (child) return;
-    const args = [...(options.configFile ? [options.configFile] : []), "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning", ...(options.args ?? [])];
+    const args = [...(options.configFile ? [options.configFile] : []), "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning", ...auth, ...(options.args ?? [])];
     const proc = spawn("redis-server", args, { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));

@@ -32,7 +32,8 @@ export async function clusterInfo(port: number): Promise<Record<string, string>>
   return Object.fromEntries(text.split(/\r?\n/).filter(Boolean).map((line) => line.split(":") as [string, string]));
 }
 
-export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+/** `password`: every node requires it (AUTH), and the nodes use it among themselves. */
+export async function startRedisCluster(masters = 3, options: { password?: string } = {}): Promise<RedisCluster> {
   const dir = await mkdtemp(join(tmpdir(), "identity-redis-cluster-"));
   const servers: PrivateRedis[] = [];
   const close = async () => {
@@ -52,10 +53,11 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     for (let i = 0; i < masters; i++) {
       const port = await freePort();
       // A short node timeout: a paused or killed node is noticed in seconds, not the default 15.
-      servers.push(await startPrivateRedis({ port, args: ["--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", "3000", "--dir", dir] }));
+      servers.push(await startPrivateRedis({ port, args: ["--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", "3000", "--dir", dir], password: options.password }));
     }
     const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
-    await run("redis-cli", ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"], { timeout: 30_000 });
+    const env = options.password === undefined ? process.env : { ...process.env, REDISCLI_AUTH: options.password };
+    await run("redis-cli", ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"], { timeout: 30_000, env });
     await waitHealthy();
     const masterOf = async (key: string) => {
       const port = servers[0]!.port;

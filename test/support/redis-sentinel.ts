@@ -38,7 +38,11 @@ async function waitUntil(what: string, timeoutMs: number, check: () => Promise<b
   }
 }
 
-export async function startRedisSentinels(name = "identity"): Promise<RedisSentinelSet> {
+/**
+ * `password`: the primary and the replica require it (the sentinels are told it); `sentinelPassword`:
+ * the sentinels require that one of their clients (and use it among themselves).
+ */
+export async function startRedisSentinels(name = "identity", options: { password?: string; sentinelPassword?: string } = {}): Promise<RedisSentinelSet> {
   const dir = await mkdtemp(join(tmpdir(), "identity-redis-sentinel-"));
   const servers: PrivateRedis[] = [];
   const close = async () => {
@@ -46,9 +50,9 @@ export async function startRedisSentinels(name = "identity"): Promise<RedisSenti
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const primary = await startPrivateRedis({ args: ["--dir", dir] });
+    const primary = await startPrivateRedis({ args: ["--dir", dir], password: options.password });
     servers.push(primary);
-    const replica = await startPrivateRedis({ args: ["--dir", dir, "--replicaof", "127.0.0.1", String(primary.port)] });
+    const replica = await startPrivateRedis({ args: ["--dir", dir, "--replicaof", "127.0.0.1", String(primary.port)], password: options.password });
     servers.push(replica);
     await waitUntil("the replica in sync", 15_000, async () => /master_link_status:up/.test(String(await ask(replica.port, "INFO", "replication"))));
     const sentinels: PrivateRedis[] = [];
@@ -64,10 +68,11 @@ export async function startRedisSentinels(name = "identity"): Promise<RedisSenti
           `sentinel failover-timeout ${name} 2000`,
           `sentinel parallel-syncs ${name} 1`,
           "sentinel announce-ip 127.0.0.1",
+          ...(options.password === undefined ? [] : [`sentinel auth-pass ${name} ${JSON.stringify(options.password)}`]),
           "",
         ].join("\n"),
       );
-      const sentinel = await startPrivateRedis({ port, configFile, args: ["--sentinel", "--dir", dir] });
+      const sentinel = await startPrivateRedis({ port, configFile, args: ["--sentinel", "--dir", dir], password: options.sentinelPassword });
       servers.push(sentinel);
       sentinels.push(sentinel);
     }

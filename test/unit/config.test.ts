@@ -59,6 +59,18 @@ describe("config", () => {
     });
   });
 
+  it("takes a cluster's or Sentinel set's credentials from variables of their own", () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: "a:7000", REDIS_PASSWORD: " p w " }).redisTopology).to.deep.equal({ mode: "cluster", nodes: [{ host: "a", port: 7000 }], auth: { password: " p w " } });
+    expect(loadConfig({ REDIS_SENTINELS: "s:26379", REDIS_SENTINEL_NAME: "m", REDIS_USERNAME: "app", REDIS_PASSWORD: "pw", REDIS_SENTINEL_PASSWORD: "spw" }).redisTopology).to.deep.equal({
+      mode: "sentinel",
+      sentinels: [{ host: "s", port: 26379 }],
+      name: "m",
+      auth: { username: "app", password: "pw" },
+      sentinelPassword: "spw",
+    });
+    expect(loadConfig({ REDIS_PASSWORD: "" }).redisTopology).to.deep.equal({ mode: "standalone" });
+  });
+
   const bad: Array<[Record<string, string>, RegExp]> = [
     [{ PORT: "eighty" }, /^PORT: expected a whole number/],
     [{ PORT: "70000" }, /^PORT: must be between 0 and 65535/],
@@ -74,6 +86,10 @@ describe("config", () => {
     [{ REDIS_CLUSTER_NODES: "a:70000" }, /^REDIS_CLUSTER_NODES: "a:70000" is not host:port/],
     [{ REDIS_SENTINELS: "::1:26379", REDIS_SENTINEL_NAME: "m" }, /^REDIS_SENTINELS: "::1:26379" is not host:port/],
     [{ REDIS_CLUSTER_NODES: "a:7000", REDIS_KEY_PREFIX: "{app}:" }, /^REDIS_KEY_PREFIX: must not contain { or } with REDIS_CLUSTER_NODES/],
+    [{ REDIS_PASSWORD: "secret" }, /^REDIS_PASSWORD: only with REDIS_CLUSTER_NODES or REDIS_SENTINELS; a standalone server's credentials go in REDIS_URL/],
+    [{ REDIS_USERNAME: "app" }, /^REDIS_USERNAME: only with REDIS_CLUSTER_NODES or REDIS_SENTINELS/],
+    [{ REDIS_CLUSTER_NODES: "a:7000", REDIS_USERNAME: "app" }, /^REDIS_USERNAME: needs REDIS_PASSWORD/],
+    [{ REDIS_CLUSTER_NODES: "a:7000", REDIS_SENTINEL_PASSWORD: "s" }, /^REDIS_SENTINEL_PASSWORD: needs REDIS_SENTINELS/],
     [{ OTP_TTL_SECONDS: "0" }, /^OTP_TTL_SECONDS: must be between/],
     [{ REDIS_COMMAND_TIMEOUT_MS: "0" }, /^REDIS_COMMAND_TIMEOUT_MS: must be between 10 and 60000/],
     [{ REDIS_COMMAND_TIMEOUT_MS: "1s" }, /^REDIS_COMMAND_TIMEOUT_MS: expected a whole number/],
