@@ -1,11 +1,11 @@
 // The REST form of a unary call for the bench's client: verb, path and body from the
-// method's google.api.http annotation (read by the server's own rest-bindings.ts, so the
+// method's google.api.http annotation (read by the server's own rest/bindings.ts, so the
 // bench cannot drift from the routes it measures), the body with snake_case fields as the
 // README's curl calls send it, and the answer read back into the response message (a rule's
 // response_body is wrapped back into its field). Only what the bench calls: no path
 // variables, no query parameters.
 import { fromJson, toJson, type DescMethodUnary, type DescMessage, type JsonObject, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
-import { restBindings, type RestBinding } from "../../src/server/rest-bindings.js";
+import { restBindings, type RestBinding } from "../../src/server/rest/bindings.js";
 
 export interface RestRequest {
   verb: string;

@@ -5,7 +5,7 @@
 //   typ "access"   a user's token: sub = user id, sid = session id, roles ⊆ ["staff"]
 //   typ "service"  a service token: sub = "service:<name>", no sid, roles = ["service"]
 // `roles` serve backends that verify tokens themselves through the JWKS; this service
-// takes the staff flag from the database on every call (see server/auth-interceptor.ts).
+// takes the staff flag from the database on every call (see server/calls/auth.ts).
 //
 // Verification trusts nothing in the header but the `kid`: the key it names must be in
 // the ring, the header's `alg` must be that key's algorithm, and headers that point at

@@ -16,7 +16,7 @@ import {
 import type { AccountDeletion } from "../domain/account-deletion.js";
 import type { ExportAccountData } from "../domain/account-export.js";
 import type { AuditEventView, MyActivity } from "../domain/my-activity.js";
-import { authedCallerOf } from "../server/context.js";
+import { authedCallerOf } from "../server/calls/context.js";
 import { sessionMessage } from "./auth.js";
 import { jsonStruct, optionalTimestamp, userMessage } from "./convert.js";
 import { deviceMessage } from "./device.js";

@@ -18,7 +18,7 @@ import { KycStatus } from "../../gen/identity/v1/kyc_pb.js";
 import type { AuditLogBrowser } from "../domain/admin-audit-logs.js";
 import type { AdminUsers } from "../domain/admin-users.js";
 import type { KycStatusValue } from "../domain/kyc.js";
-import { authedCallerOf } from "../server/context.js";
+import { authedCallerOf } from "../server/calls/context.js";
 import { sessionMessage } from "./auth.js";
 import { jsonStruct, optionalTimestamp, userMessage } from "./convert.js";
 import { deviceMessage } from "./device.js";

@@ -27,7 +27,7 @@ import type { ChangeIdentifier } from "../domain/identifier-change.js";
 import type { Caller } from "../domain/caller.js";
 import type { OtpCaller, OtpChannel as DomainChannel, OtpPurpose as DomainPurpose, OtpService } from "../domain/otp.js";
 import type { Sessions, SessionView } from "../domain/sessions.js";
-import { authedCallerOf, callerOf } from "../server/context.js";
+import { authedCallerOf, callerOf } from "../server/calls/context.js";
 import { deviceTypeFromProto, deviceTypeToProto, userMessage } from "./convert.js";
 
 export interface AuthRpcDeps {

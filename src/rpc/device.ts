@@ -11,7 +11,7 @@ import {
   type Device as DeviceMessage,
 } from "../../gen/identity/v1/device_pb.js";
 import type { Device, DevicesDomain } from "../domain/devices.js";
-import { authedCallerOf } from "../server/context.js";
+import { authedCallerOf } from "../server/calls/context.js";
 import { deviceTypeFromProto, deviceTypeToProto } from "./convert.js";
 
 export interface DeviceRpcDeps {

@@ -14,7 +14,7 @@ import {
   type Kyc,
 } from "../../gen/identity/v1/kyc_pb.js";
 import type { DocumentTypeValue, KycDecisionValue, KycDomain, KycRecord, KycStatusValue } from "../domain/kyc.js";
-import { authedCallerOf } from "../server/context.js";
+import { authedCallerOf } from "../server/calls/context.js";
 import { optionalTimestamp } from "./convert.js";
 
 export interface KycRpcDeps {

@@ -11,7 +11,7 @@ import {
   type PointsTransaction,
 } from "../../gen/identity/v1/points_pb.js";
 import type { LedgerEntry, PointsDomain } from "../domain/points.js";
-import { authedCallerOf } from "../server/context.js";
+import { authedCallerOf } from "../server/calls/context.js";
 import { optionalTimestamp } from "./convert.js";
 
 export interface PointsRpcDeps {

@@ -12,7 +12,7 @@ import {
 } from "../../gen/identity/v1/profile_pb.js";
 import type { Profile, ProfileDomain } from "../domain/profiles.js";
 import type { UsageStatsDomain } from "../domain/usage-stats.js";
-import { authedCallerOf } from "../server/context.js";
+import { authedCallerOf } from "../server/calls/context.js";
 import { optionalTimestamp } from "./convert.js";
 import { kycStatusToProto } from "./kyc.js";
 

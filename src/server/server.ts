@@ -8,15 +8,15 @@ import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connect
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { OutageLog } from "../store/store-errors.js";
-import { createCors } from "./cors.js";
-import { createGrpcUnaryPath } from "./grpc-unary.js";
-import { createReadiness, healthRoutes, registerHealth, type ReadinessCheck } from "./health.js";
-import { sendError, strictUtf8, type NodeRequest, type NodeResponse, type PlainRoute, type PlainRouteContext } from "./http.js";
-import { abandonOnAbort, callObserver, contextValuesFor, errorInterceptor, readRequestMeta, requestMetaOf, toConnectError, trustedProxies } from "./interceptors.js";
-import { startListener, type ListenerTimeouts } from "./listener.js";
-import { createMetrics } from "./metrics.js";
-import { createPreRouting, undecodableAsInvalidArgument } from "./protocol-answers.js";
-import { registerReflection } from "./reflection.js";
+import { createCors } from "./http/cors.js";
+import { createGrpcUnaryPath } from "./grpc/unary.js";
+import { createReadiness, healthRoutes, registerHealth, type ReadinessCheck } from "./endpoints/health.js";
+import { sendError, strictUtf8, type NodeRequest, type NodeResponse, type PlainRoute, type PlainRouteContext } from "./http/plain.js";
+import { abandonOnAbort, callObserver, contextValuesFor, errorInterceptor, readRequestMeta, requestMetaOf, toConnectError, trustedProxies } from "./calls/interceptors.js";
+import { startListener, type ListenerTimeouts } from "./http/listener.js";
+import { createMetrics } from "./endpoints/metrics.js";
+import { createPreRouting, undecodableAsInvalidArgument } from "./http/protocol-answers.js";
+import { registerReflection } from "./endpoints/reflection.js";
 
 export interface ServerDeps {
   config: Config;
@@ -57,7 +57,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
 
   const interceptors = [observer.interceptor, errorInterceptor, ...(deps.interceptors ?? [])];
   // Unary gRPC calls of the API services bypass connect-node's protocol handler (an
-  // equivalent context, the same interceptors, observation and error mapping; see grpc-unary.ts).
+  // equivalent context, the same interceptors, observation and error mapping; see grpc/unary.ts).
   const grpcUnary = createGrpcUnaryPath({ interceptors, startCall: observer.start, readMaxBytes: config.maxRequestBytes, shutdownSignal: shutdown.signal });
 
   // connect-node's default set, named here because the gRPC answer to any other encoding lists them.
@@ -141,7 +141,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       }
       rpcHandler(req, res);
     },
-    // Unary gRPC calls: served on the stream itself (grpc-unary.ts); every other stream becomes
+    // Unary gRPC calls: served on the stream itself (grpc/unary.ts); every other stream becomes
     // a request for the handler above.
     streamHandler: (stream, headers) => grpcUnary.serve(stream, headers, () => readRequestMeta({ headers, socket: stream.session?.socket }, proxies)),
   });

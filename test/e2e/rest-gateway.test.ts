@@ -17,10 +17,10 @@ import { KycDecision, KycService, KycStatus } from "../../gen/identity/v1/kyc_pb
 import { auth, AuthPolicy } from "../../gen/identity/v1/options_pb.js";
 import { PointsService } from "../../gen/identity/v1/points_pb.js";
 import type { RequestMeta } from "../../src/domain/caller.js";
-import { requestMetaKey } from "../../src/server/context.js";
-import { createRestGateway } from "../../src/server/rest-gateway.js";
-import type { NodeRequest, NodeResponse, PlainRoute } from "../../src/server/http.js";
-import { decodePathValue, parsePathTemplate } from "../../src/server/rest-path.js";
+import { requestMetaKey } from "../../src/server/calls/context.js";
+import { createRestGateway } from "../../src/server/rest/gateway.js";
+import type { NodeRequest, NodeResponse, PlainRoute } from "../../src/server/http/plain.js";
+import { decodePathValue, parsePathTemplate } from "../../src/server/rest/path.js";
 
 interface Seen {
   rpc: string;

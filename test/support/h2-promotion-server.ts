@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { createLogger } from "../../src/logger.js";
-import { renewStreamTablesAfterFullCollections } from "../../src/server/http2-stream-tables.js";
+import { renewStreamTablesAfterFullCollections } from "../../src/server/http/http2-stream-tables.js";
 
 setFlagsFromString("--expose-gc");
 const fullCollection = runInNewContext("gc") as () => void;

@@ -1,4 +1,4 @@
-// The renewal of node's HTTP/2 stream tables after full collections (src/server/http2-stream-tables.ts):
+// The renewal of node's HTTP/2 stream tables after full collections (src/server/http/http2-stream-tables.ts):
 // it finds the tables of this node, replaces them after a full collection with tables holding
 // the same streams, and streams in flight across the renewal still complete.
 import { spawn } from "node:child_process";
@@ -9,7 +9,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { expect } from "chai";
 import { createLogger } from "../../src/logger.js";
-import { renewStreamTablesAfterFullCollections, streamTablesOf } from "../../src/server/http2-stream-tables.js";
+import { renewStreamTablesAfterFullCollections, streamTablesOf } from "../../src/server/http/http2-stream-tables.js";
 
 // A full collection on demand, without starting mocha with --expose-gc.
 setFlagsFromString("--expose-gc");
@@ -68,7 +68,7 @@ async function promotedBytes(mode: "renew" | "keep", calls: number): Promise<num
 describe("http2 stream tables", () => {
   // The renewal is a workaround for V8 and node internals: it stays only while it pays. On a
   // node where a busy session's finished streams no longer reach the old generation, this fails
-  // and src/server/http2-stream-tables.ts should go (bench/RESULTS.md, S24 and Runtime).
+  // and src/server/http/http2-stream-tables.ts should go (bench/RESULTS.md, S24 and Runtime).
   it("still keep finished streams alive on this node unless renewed", async function () {
     this.timeout(60_000);
     const kept = await promotedBytes("keep", 100_000);
@@ -86,7 +86,7 @@ describe("http2 stream tables", () => {
     try {
       await get(client, "/");
       const tables = streamTablesOf(sessions[0]!);
-      expect(tables, "node keeps a session's stream tables elsewhere: see src/server/http2-stream-tables.ts").to.not.equal(undefined);
+      expect(tables, "node keeps a session's stream tables elsewhere: see src/server/http/http2-stream-tables.ts").to.not.equal(undefined);
       expect(streamTablesOf(Object.create(null))).to.equal(undefined);
     } finally {
       client.close();

@@ -9,7 +9,7 @@ import { loadConfig } from "../../src/config.js";
 import { createKeyRing, KeyError, loadKeyRing, ringKey } from "../../src/domain/keys.js";
 import { createTokenIssuer } from "../../src/domain/tokens.js";
 import { createLogger } from "../../src/logger.js";
-import { JWKS_PATH, jwksRoute } from "../../src/server/jwks.js";
+import { JWKS_PATH, jwksRoute } from "../../src/server/endpoints/jwks.js";
 
 const logger = createLogger("silent");
 const ec = () => generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;

@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { buildOpenApiDocument, openApiRoute, type JsonSchema, type OpenApiDocument, type OpenApiOperation } from "../../src/server/openapi.js";
+import { buildOpenApiDocument, openApiRoute, type JsonSchema, type OpenApiDocument, type OpenApiOperation } from "../../src/server/rest/openapi.js";
 import { apiServices } from "../../src/server/services.js";
 
 // DESIGN §2: service, method, verb, path, auth.

@@ -1,8 +1,8 @@
 // Request meta from an HTTP request: who the client is behind trusted proxies, and which
 // request ids are kept.
 import { expect } from "chai";
-import type { NodeRequest } from "../../src/server/http.js";
-import { requestMetaOf, trustedProxies } from "../../src/server/interceptors.js";
+import type { NodeRequest } from "../../src/server/http/plain.js";
+import { requestMetaOf, trustedProxies } from "../../src/server/calls/interceptors.js";
 
 const proxies = trustedProxies(["10.0.0.0/8", "192.168.1.1", "2001:db8::/32"]);
 

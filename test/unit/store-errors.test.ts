@@ -8,7 +8,7 @@ import { ReplyError } from "ioredis";
 import { AccessDeniedError, ConnectionAcquireTimeoutError, ConnectionError, ConnectionRefusedError, DatabaseError, UniqueConstraintError } from "sequelize";
 import { RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { createLogger } from "../../src/logger.js";
-import { toConnectError } from "../../src/server/interceptors.js";
+import { toConnectError } from "../../src/server/calls/interceptors.js";
 import { createOutageLog, storeFailure, StoreUnavailableError, withStoreFallback } from "../../src/store/store-errors.js";
 
 const pgError = (code: string, message = "pg error") => Object.assign(new Error(message), { code });

@@ -1,7 +1,7 @@
 // CORS for browser callers, the same for RPCs (Connect, gRPC-Web) and plain routes.
 // The API authenticates with bearer tokens, not cookies, so credentials are never allowed.
 import { cors as connectCors } from "@connectrpc/connect";
-import type { NodeRequest, NodeResponse } from "./http.js";
+import type { NodeRequest, NodeResponse } from "./plain.js";
 
 const allowMethods = [...new Set([...connectCors.allowedMethods, "GET", "POST", "PUT", "PATCH", "DELETE"])].join(", ");
 const allowHeaders = [...connectCors.allowedHeaders, "Authorization", "X-Request-Id"].join(", ");

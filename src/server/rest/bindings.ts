@@ -2,9 +2,9 @@
 // the single source for the gateway's route table and the OpenAPI document. An annotation
 // that cannot be served (unknown field, body on GET, streaming method…) throws at start.
 import { getOption, hasOption, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { http } from "../../gen/google/api/annotations_pb.js";
-import type { HttpRule } from "../../gen/google/api/http_pb.js";
-import { parsePathTemplate, type PathTemplate } from "./rest-path.js";
+import { http } from "../../../gen/google/api/annotations_pb.js";
+import type { HttpRule } from "../../../gen/google/api/http_pb.js";
+import { parsePathTemplate, type PathTemplate } from "./path.js";
 
 /** A request field reached from the request message through singular message fields. */
 export interface FieldPath {

@@ -37,13 +37,13 @@
 // and would be refused.
 import { getOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
-import { auth, AuthPolicy } from "../../gen/identity/v1/options_pb.js";
-import type { Principal } from "../domain/caller.js";
-import type { DenyList } from "../domain/deny-list.js";
-import { DomainError } from "../domain/errors.js";
-import { InvalidTokenError, type TokenIssuer } from "../domain/tokens.js";
-import type { UserView } from "../domain/users.js";
-import type { Logger } from "../logger.js";
+import { auth, AuthPolicy } from "../../../gen/identity/v1/options_pb.js";
+import type { Principal } from "../../domain/caller.js";
+import type { DenyList } from "../../domain/deny-list.js";
+import { DomainError } from "../../domain/errors.js";
+import { InvalidTokenError, type TokenIssuer } from "../../domain/tokens.js";
+import type { UserView } from "../../domain/users.js";
+import type { Logger } from "../../logger.js";
 import { accountKey, principalKey, requestMetaKey } from "./context.js";
 
 export interface PrincipalStatus {

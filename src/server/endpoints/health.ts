@@ -3,9 +3,9 @@
 // per-service statuses follow readiness.
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
-import type { Logger } from "../logger.js";
-import { sendJson, type PlainRoute } from "./http.js";
+import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../../../gen/grpc/health/v1/health_pb.js";
+import type { Logger } from "../../logger.js";
+import { sendJson, type PlainRoute } from "../http/plain.js";
 
 export interface ReadinessCheck {
   name: string;

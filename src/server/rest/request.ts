@@ -5,9 +5,9 @@
 import { create, mergeFromJson, ScalarType, type DescField, type JsonObject, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
-import type { FieldPath, RestBinding } from "./rest-bindings.js";
-import { decodePathValue } from "./rest-path.js";
+import { BadRequestSchema } from "../../../gen/google/rpc/error_details_pb.js";
+import type { FieldPath, RestBinding } from "./bindings.js";
+import { decodePathValue } from "./path.js";
 
 export interface RestRequestParts {
   /** The parsed JSON body; undefined when the request had none. */

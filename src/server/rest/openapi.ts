@@ -1,5 +1,5 @@
 // OpenAPI 3.1 description of the REST paths, generated from the same bindings the gateway
-// serves (rest-bindings.ts), so the document and the gateway cannot drift apart. Schemas
+// serves (rest/bindings.ts), so the document and the gateway cannot drift apart. Schemas
 // describe the JSON the gateway speaks: proto (snake_case) field names, 64-bit integers as
 // strings, enums by value name, Timestamps as RFC 3339 strings, unset messages as null.
 //
@@ -10,10 +10,10 @@ import { getOption, ScalarType, type DescEnum, type DescField, type DescMessage,
 import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
-import { auth, AuthPolicy, AuthPolicySchema } from "../../gen/identity/v1/options_pb.js";
-import { sendJson, type PlainRoute } from "./http.js";
-import { restBindings, type RestBinding } from "./rest-bindings.js";
-import { isNullable } from "./rest-response.js";
+import { auth, AuthPolicy, AuthPolicySchema } from "../../../gen/identity/v1/options_pb.js";
+import { sendJson, type PlainRoute } from "../http/plain.js";
+import { restBindings, type RestBinding } from "./bindings.js";
+import { isNullable } from "./response.js";
 
 export type JsonSchema = { [keyword: string]: unknown };
 
@@ -149,7 +149,7 @@ function operation(binding: RestBinding, schemas: SchemaSet): OpenApiOperation {
   } else if (binding.body) {
     body = schemas.value(binding.body);
   }
-  // A response_body message is served as an object even when unset (rest-response.ts).
+  // A response_body message is served as an object even when unset (rest/response.ts).
   const field = binding.responseField;
   const response = !field ? schemas.value(method.output) : field.fieldKind === "message" ? schemas.value(field) : schemas.field(field);
   const protectedCall = policy !== AuthPolicy.NONE;

@@ -4,14 +4,14 @@
 import { randomUUID } from "node:crypto";
 import { BlockList, isIP } from "node:net";
 import { Code, ConnectError, createContextKey, createContextValues, type ContextValues, type HandlerContext, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
-import { BadRequestSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import type { RequestMeta } from "../domain/caller.js";
-import { DomainError, type ErrorKind } from "../domain/errors.js";
-import type { Logger } from "../logger.js";
-import { createOutageLog, storeFailure, StoreUnavailableError, STORE_RETRY_AFTER_SECONDS, type OutageLog } from "../store/store-errors.js";
+import { BadRequestSchema, RetryInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
+import type { RequestMeta } from "../../domain/caller.js";
+import { DomainError, type ErrorKind } from "../../domain/errors.js";
+import type { Logger } from "../../logger.js";
+import { createOutageLog, storeFailure, StoreUnavailableError, STORE_RETRY_AFTER_SECONDS, type OutageLog } from "../../store/store-errors.js";
 import { requestMetaKey } from "./context.js";
-import { codeName, type NodeRequest } from "./http.js";
-import type { Metrics } from "./metrics.js";
+import { codeName, type NodeRequest } from "../http/plain.js";
+import type { Metrics } from "../endpoints/metrics.js";
 
 // ---------------------------------------------------------------------------------------
 // Request meta
@@ -191,7 +191,7 @@ function callError(req: UnaryRequest | StreamRequest, err: unknown): ConnectErro
  * whatever it returns, even after that. This answers a unary call with the signal's reason
  * (deadline_exceeded, unavailable) as soon as it aborts, and never with a result that came
  * after; the handler's database work is cancelled through the same signal (Caller.signal). The
- * unary gRPC fast path does the same itself (grpc-unary.ts), without this interceptor.
+ * unary gRPC fast path does the same itself (grpc/unary.ts), without this interceptor.
  */
 export const abandonOnAbort: Interceptor = (next) => async (req) => {
   if (req.stream) return next(req);

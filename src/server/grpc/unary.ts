@@ -37,7 +37,7 @@
 // runs a full collection every few hundred milliseconds, stopping every call in flight
 // (bench/RESULTS.md, S22 and S24). Three such holds were found and are avoided: node's HTTP/2
 // session keeps its streams in hash tables that V8 chains together (renewed after each full
-// collection: http2-stream-tables.ts); a long-lived Set of calls would do the same (InFlight
+// collection: http/http2-stream-tables.ts); a long-lived Set of calls would do the same (InFlight
 // instead: in-flight.ts); getters made per call for the request held their call (shared
 // accessors instead: newRequest below). And a stream must not hold on to its call: the
 // listeners this path puts on a stream go as soon as they are done (only the shared error
@@ -60,8 +60,8 @@ import {
 import { contentTypeProto, parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { CallHeaders } from "./call-headers.js";
 import { InFlight } from "./in-flight.js";
-import type { RequestMeta } from "../domain/caller.js";
-import { contextValuesOf, type EndCall } from "./interceptors.js";
+import type { RequestMeta } from "../../domain/caller.js";
+import { contextValuesOf, type EndCall } from "../calls/interceptors.js";
 
 type UnarySpec = Extract<MethodImplSpec, { kind: "unary" }>;
 type UnaryFn = (req: UnaryRequest) => Promise<UnaryResponse>;
@@ -373,7 +373,7 @@ function parseRequest(spec: UnarySpec, body: Buffer, readMaxBytes: number) {
   try {
     return fromBinary(spec.method.input, body.subarray(HEADER_SIZE, end));
   } catch (err) {
-    // The client's fault (connect-node says internal; see protocol-answers.ts).
+    // The client's fault (connect-node says internal; see http/protocol-answers.ts).
     throw new ConnectError(`parse binary: ${err instanceof Error ? err.message : String(err)}`, Code.InvalidArgument);
   }
 }

@@ -5,7 +5,7 @@
 // no-referrer. The console holds no secret of its own: every staff check happens in the API.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import type { PlainRoute } from "./http.js";
+import type { PlainRoute } from "../http/plain.js";
 
 export const CONSOLE_PATH = "/console/";
 

@@ -4,7 +4,7 @@
 // published before it signs (see domain/keys.ts on rotation).
 import type http from "node:http";
 import type http2 from "node:http2";
-import type { KeyRing } from "../domain/keys.js";
+import type { KeyRing } from "../../domain/keys.js";
 
 export const JWKS_PATH = "/.well-known/jwks.json";
 

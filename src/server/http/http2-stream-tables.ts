@@ -25,7 +25,7 @@
 import type http2 from "node:http2";
 import { constants, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
 import { types } from "node:util";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../../logger.js";
 
 interface StreamTables {
   streams: Map<unknown, unknown>;

@@ -5,7 +5,7 @@
 // names one.
 import { create, toJson, type DescField, type DescMessage, type JsonObject, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
-import type { RestBinding } from "./rest-bindings.js";
+import type { RestBinding } from "./bindings.js";
 
 /** Whether the REST JSON may carry null for the field (unset explicit presence). */
 export function isNullable(field: DescField): boolean {

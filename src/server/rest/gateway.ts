@@ -4,8 +4,8 @@
 // User-Agent and X-Request-Id and the server's context values, so every interceptor
 // (request meta, logging, metrics, error mapping, auth) applies exactly as for Connect and
 // gRPC callers. The answer is reshaped for REST: snake_case fields, all present
-// (rest-response.ts); errors as { code, message, details } with Connect's HTTP status for
-// the code (rest-errors.ts).
+// (rest/response.ts); errors as { code, message, details } with Connect's HTTP status for
+// the code (rest/errors.ts).
 //
 // Statuses the gateway answers itself: 404 (unknown path under /api/), 405 (known path,
 // other method; with Allow), 400 (malformed JSON, bad path or query value), 413 (body over
@@ -16,12 +16,12 @@ import { Code, ConnectError, type ConnectRouter, type ContextValues } from "@con
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
-import type { Logger } from "../logger.js";
-import { restBindings, type RestBinding } from "./rest-bindings.js";
-import { errorFromConnectBody, restErrorBody } from "./rest-errors.js";
-import { readBody, sendJson, strictUtf8, type NodeRequest, type NodeResponse, type PlainRoute } from "./http.js";
-import { createRequestBuilder, type RequestBuilder } from "./rest-request.js";
-import { restResponseBody } from "./rest-response.js";
+import type { Logger } from "../../logger.js";
+import { restBindings, type RestBinding } from "./bindings.js";
+import { errorFromConnectBody, restErrorBody } from "./errors.js";
+import { readBody, sendJson, strictUtf8, type NodeRequest, type NodeResponse, type PlainRoute } from "../http/plain.js";
+import { createRequestBuilder, type RequestBuilder } from "./request.js";
+import { restResponseBody } from "./response.js";
 
 export interface RestGatewayOptions {
   /** The router the Connect routes are served from, with its interceptors. */

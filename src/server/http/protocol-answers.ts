@@ -13,7 +13,7 @@ import type http2 from "node:http2";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
-import { sendJson, type NodeRequest, type NodeResponse } from "./http.js";
+import { sendJson, type NodeRequest, type NodeResponse } from "./plain.js";
 
 /** application/grpc, application/grpc+proto, application/grpc-web+json, …: a gRPC or gRPC-Web request. */
 const grpcContentType = /^application\/grpc(?:-web(?:-text)?)?(?:\+[\w.-]+)?\s*(?:;|$)/i;

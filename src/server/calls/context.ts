@@ -1,8 +1,8 @@
 // Values the interceptors put in every call's context for handlers to read.
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
-import type { Caller, Principal, RequestMeta } from "../domain/caller.js";
-import { unauthenticated } from "../domain/errors.js";
-import type { UserView } from "../domain/users.js";
+import type { Caller, Principal, RequestMeta } from "../../domain/caller.js";
+import { unauthenticated } from "../../domain/errors.js";
+import type { UserView } from "../../domain/users.js";
 
 export const requestMetaKey = createContextKey<RequestMeta>({ ip: "", userAgent: "", requestId: "" }, { description: "request meta" });
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "authenticated principal" });

@@ -8,8 +8,8 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
-import type { Logger } from "../logger.js";
-import type { NodeRequest, NodeResponse } from "./http.js";
+import type { Logger } from "../../logger.js";
+import type { NodeRequest, NodeResponse } from "./plain.js";
 import { renewStreamTablesAfterFullCollections } from "./http2-stream-tables.js";
 import { answerHeadersTooLarge, fieldSectionSize } from "./protocol-answers.js";
 

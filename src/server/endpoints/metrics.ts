@@ -1,7 +1,7 @@
 // Prometheus metrics of one server: its own registry (so several servers in one process,
 // as in tests, never share counters), Node process metrics, RPC and plain-route counts.
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
-import type { PlainRoute } from "./http.js";
+import type { PlainRoute } from "../http/plain.js";
 
 export interface Metrics {
   readonly registry: Registry;

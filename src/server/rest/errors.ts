@@ -6,7 +6,7 @@ import { create, createRegistry, fromBinary, toBinary, toJson, type DescMessage,
 import { base64Encode } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
+import { file_google_rpc_error_details } from "../../../gen/google/rpc/error_details_pb.js";
 
 export interface RestErrorBody {
   code: string;
