@@ -32,7 +32,7 @@ interface StreamTables {
   pendingStreams: Set<unknown>;
 }
 
-/** The session's stream tables, where node 20 keeps them (checked on 20.20); undefined elsewhere. */
+/** The session's stream tables, where node keeps them (checked on 20.20 and 26.12); undefined elsewhere. */
 export function streamTablesOf(session: http2.Http2Session): StreamTables | undefined {
   for (const key of Object.getOwnPropertySymbols(session)) {
     if (key.description !== "state") continue;
