@@ -53,13 +53,13 @@ describe("AdminService end to end", function () {
       expect(await codeOf(admin.listUsers({}))).to.equal(Code.Unauthenticated);
       expect(await codeOf(admin.getUser({ userId: user.userId }))).to.equal(Code.Unauthenticated);
       for (const call of [
-        admin.listUsers({}, bearer(user.accessToken)),
-        admin.getUser({ userId: user.userId }, bearer(user.accessToken)),
-        admin.setUserActive({ userId: user.userId, active: false, reason: "x" }, bearer(user.accessToken)),
-        admin.revokeUserSessions({ userId: user.userId }, bearer(user.accessToken)),
-        admin.listAuditLogs({}, bearer(user.accessToken)),
+        () => admin.listUsers({}, bearer(user.accessToken)),
+        () => admin.getUser({ userId: user.userId }, bearer(user.accessToken)),
+        () => admin.setUserActive({ userId: user.userId, active: false, reason: "x" }, bearer(user.accessToken)),
+        () => admin.revokeUserSessions({ userId: user.userId }, bearer(user.accessToken)),
+        () => admin.listAuditLogs({}, bearer(user.accessToken)),
       ]) {
-        expect(await codeOf(call)).to.equal(Code.PermissionDenied);
+        expect(await codeOf(call())).to.equal(Code.PermissionDenied);
       }
     });
 
@@ -69,12 +69,12 @@ describe("AdminService end to end", function () {
       const got = await admin.getUser({ userId: user.userId }, bearer(serviceToken));
       expect(got.user?.id).to.equal(user.userId);
       for (const call of [
-        admin.listUsers({}, bearer(serviceToken)),
-        admin.setUserActive({ userId: user.userId, active: false, reason: "x" }, bearer(serviceToken)),
-        admin.revokeUserSessions({ userId: user.userId }, bearer(serviceToken)),
-        admin.listAuditLogs({}, bearer(serviceToken)),
+        () => admin.listUsers({}, bearer(serviceToken)),
+        () => admin.setUserActive({ userId: user.userId, active: false, reason: "x" }, bearer(serviceToken)),
+        () => admin.revokeUserSessions({ userId: user.userId }, bearer(serviceToken)),
+        () => admin.listAuditLogs({}, bearer(serviceToken)),
       ]) {
-        expect(await codeOf(call)).to.equal(Code.PermissionDenied);
+        expect(await codeOf(call())).to.equal(Code.PermissionDenied);
       }
       // AdjustPoints stays open to services.
       const adjusted = await clientFor(PointsService, server.url).adjustPoints({ userId: user.userId, delta: 5n, reason: "goodwill", idempotencyKey: `${RUN}-svc` }, bearer(serviceToken));
