@@ -189,7 +189,7 @@ describe("account lifecycle: caller-bound OTP purposes, ChangeIdentifier, Revoke
 
     it("a notice that cannot be delivered does not undo or fail the change (it is logged)", async () => {
       const user = await signUp(server.url);
-      const real = testPhone().replace("+1555", "+44790") // every +44790 number is a valid UK mobile (+447911 3… to 9… are not: this flaked);
+      const real = testPhone().replace("+1555", "+44790"); // every +44790… number is a valid UK mobile (some +44791… are not)
       const c = auth();
       const before = sms.messages.length;
       await c.requestOtp({ identifier: real, purpose: OtpPurpose.CHANGE_IDENTIFIER }, bearer(user.accessToken));
