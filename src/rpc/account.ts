@@ -31,8 +31,9 @@ export interface AccountRpcDeps {
 }
 
 
-function auditEventMessage(e: AuditEventView): AuditEvent {
-  return create(AuditEventSchema, {
+/** The fields an audit row has in both AuditEvent and the staff's AuditLog (which adds user and actor). */
+export function auditEventFields(e: AuditEventView) {
+  return {
     id: e.id,
     action: e.action,
     entityType: e.entityType,
@@ -43,7 +44,11 @@ function auditEventMessage(e: AuditEventView): AuditEvent {
     userAgent: e.userAgent ?? "",
     sessionId: e.sessionId ?? "",
     createdAt: timestampFromDate(e.createdAt),
-  });
+  };
+}
+
+function auditEventMessage(e: AuditEventView): AuditEvent {
+  return create(AuditEventSchema, auditEventFields(e));
 }
 
 export function createAccountServiceImpl({ deletion, exportData, activity }: AccountRpcDeps): ServiceImpl<typeof AccountService> {

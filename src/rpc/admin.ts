@@ -19,8 +19,9 @@ import type { AuditLogBrowser } from "../domain/admin-audit-logs.js";
 import type { AdminUsers } from "../domain/admin-users.js";
 import type { KycStatusValue } from "../domain/kyc.js";
 import { authedCallerOf } from "../server/calls/context.js";
+import { auditEventFields } from "./account.js";
 import { sessionMessage } from "./auth.js";
-import { jsonStruct, optionalTimestamp, userMessage } from "./convert.js";
+import { optionalTimestamp, userMessage } from "./convert.js";
 import { deviceMessage } from "./device.js";
 import { kycMessage, kycStatusToProto } from "./kyc.js";
 import { profileMessage } from "./profile.js";
@@ -91,20 +92,7 @@ export function createAdminServiceImpl({ users, auditLogs }: AdminRpcDeps): Serv
       });
       return create(ListAuditLogsResponseSchema, {
         entries: page.entries.map((e) =>
-          create(AuditLogSchema, {
-            id: e.id,
-            userId: e.userId ?? "",
-            actorId: e.actorId ?? "",
-            action: e.action,
-            entityType: e.entityType,
-            entityId: e.entityId ?? "",
-            oldValues: jsonStruct(e.oldValues),
-            newValues: jsonStruct(e.newValues),
-            ipAddress: e.ipAddress ?? "",
-            userAgent: e.userAgent ?? "",
-            sessionId: e.sessionId ?? "",
-            createdAt: optionalTimestamp(e.createdAt),
-          }),
+          create(AuditLogSchema, { ...auditEventFields(e), userId: e.userId ?? "", actorId: e.actorId ?? "" }),
         ),
         nextPageToken: page.nextPageToken,
       });
