@@ -1,6 +1,6 @@
 // The page's shared furniture: the status line (loading, done), the error alert of the
-// current view, and busy buttons.
-import { h, replace } from "./dom.js";
+// current view, busy buttons, and result tables fetched a page at a time.
+import { h, replace, table, type Child } from "./dom.js";
 import { describeError } from "./api.js";
 
 const statusEl = () => document.getElementById("status")!;
@@ -46,4 +46,45 @@ export async function busy(button: HTMLButtonElement | null, label: string, aler
   } finally {
     if (button) button.disabled = false;
   }
+}
+
+export interface PagedTableOptions<T> {
+  alert: ReturnType<typeof alertBox>;
+  caption: string;
+  headers: string[];
+  /** What the table says when the first page is empty. */
+  empty: string;
+  /** The loading status, e.g. "Searching". */
+  busyLabel: string;
+  /** What one row is, for the status line ("row": "12 rows shown."). */
+  noun: string;
+  /** The button that asked for the first page (disabled while it loads). */
+  firstPageButton: () => HTMLButtonElement | null;
+  /** One page of items from `pageToken` ("" for the first). */
+  fetch: (pageToken: string) => Promise<{ items: T[]; nextPageToken: string }>;
+  row: (item: T) => Child[];
+}
+
+/**
+ * A results table fed a page at a time by the API's page tokens: `load(false)` shows the first
+ * page, `load(true)` (the "More" button) appends the next; "More" shows while there is one.
+ */
+export function pagedTable<T>(o: PagedTableOptions<T>): { results: HTMLElement; more: HTMLButtonElement; load(next: boolean): Promise<void> } {
+  const results = h("div", { class: "results" });
+  const more = h("button", { type: "button", hidden: true }, "More");
+  let rows: Child[][] = [];
+  let token = "";
+  async function load(next: boolean): Promise<void> {
+    await busy(next ? more : o.firstPageButton(), o.busyLabel, o.alert, async () => {
+      const page = await o.fetch(next ? token : "");
+      const fresh = page.items.map(o.row);
+      rows = next ? [...rows, ...fresh] : fresh;
+      token = page.nextPageToken;
+      replace(results, table(o.caption, o.headers, rows, o.empty));
+      more.hidden = !token;
+      status(`${rows.length} ${o.noun}${rows.length === 1 ? "" : "s"} shown.`);
+    });
+  }
+  more.addEventListener("click", () => void load(true));
+  return { results, more, load };
 }

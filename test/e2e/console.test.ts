@@ -11,7 +11,7 @@ import { buildConsole } from "../../scripts/build-console.js";
 import { AdminService } from "../../gen/identity/v1/admin_pb.js";
 import { UserAuthService } from "../../gen/identity/v1/auth_pb.js";
 import { DocumentType, KycService, KycStatus } from "../../gen/identity/v1/kyc_pb.js";
-import { rest, rows, signUpWithEmail } from "../support/account.js";
+import { auditCount, rest, rows, signUpWithEmail } from "../support/account.js";
 import { bearer, clientFor, signUp, type SignedUp } from "../support/clients.js";
 import { codeOf } from "../support/failures.js";
 import { startTestServer, TEST_CODE, type TestServer } from "../support/server.js";
@@ -210,11 +210,19 @@ describe("Staff console in Chromium", function () {
       await page.getByRole("button", { name: "Filter" }).click();
       await page.getByRole("status").filter({ hasText: "1 row shown." }).waitFor({ timeout: 30_000 });
       expect(await page.getByRole("link", { name: `staff ${staff.userId.slice(0, 8)}…` }).count()).to.equal(1);
+      // More than a page (50 rows): "More" appends the next one.
+      while ((await auditCount(server)) <= 50) await signUp(server.url);
+      const total = await auditCount(server);
       await page.getByLabel("Action").fill("");
       await page.getByLabel("User id").fill("");
       await page.getByRole("button", { name: "Filter" }).click();
-      await page.getByRole("status").filter({ hasText: /rows shown/ }).waitFor({ timeout: 30_000 });
+      await page.getByRole("status").filter({ hasText: "50 rows shown." }).waitFor({ timeout: 30_000 });
       await shot(page, "08-audit-log");
+      await page.getByRole("button", { name: "More" }).click();
+      const shown = Math.min(total, 100);
+      await page.getByRole("status").filter({ hasText: `${shown} rows shown.` }).waitFor({ timeout: 30_000 });
+      expect(await page.locator(".results tbody tr").count()).to.equal(shown);
+      expect(await page.getByRole("button", { name: "More" }).isVisible()).to.equal(total > 100);
     });
 
     it("says the session expired when the server ends it, and keeps no token", async () => {

@@ -3,8 +3,8 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { AuditLog } from "../../../gen/identity/v1/admin_pb.js";
 import { actorLink, client, when } from "../api.js";
-import { field, h, replace, table } from "../dom.js";
-import { alertBox, busy, status } from "../ui.js";
+import { field, h, replace } from "../dom.js";
+import { alertBox, pagedTable } from "../ui.js";
 
 function values(v: AuditLog["newValues"]): string {
   return v && Object.keys(v).length ? JSON.stringify(v) : "";
@@ -33,15 +33,16 @@ export async function auditPage(root: HTMLElement, params: URLSearchParams): Pro
   const form = h("form", { class: "filters", "aria-label": "Filter the audit log" },
     field("User id", userId), field("Action", action, "e.g. user.login"), field("Entity type", entityType, "e.g. session"),
     field("From (local time)", since), field("Until (local time)", until), h("button", { type: "submit" }, "Filter"));
-  const results = h("div", { class: "results" });
-  const more = h("button", { type: "button", hidden: true }, "More");
-  replace(root, h("section", { "aria-labelledby": "audit-title" }, h("h1", { id: "audit-title" }, "Audit log"), form, alert.el, results, more));
-
   const time = (el: HTMLInputElement) => (el.value ? timestampFromDate(new Date(el.value)) : undefined);
-  let rows: unknown[][] = [];
-  let token = "";
-  async function load(next: boolean): Promise<void> {
-    await busy(next ? more : form.querySelector("button"), "Loading the audit log", alert, async () => {
+  const paged = pagedTable({
+    alert,
+    caption: "Audit rows, newest first",
+    headers: ["When", "Action", "Entity", "User", "Actor", "New values", "IP address"],
+    empty: "no row matches.",
+    busyLabel: "Loading the audit log",
+    noun: "row",
+    firstPageButton: () => form.querySelector("button"),
+    fetch: async (pageToken) => {
       const page = await client.admin.listAuditLogs({
         userId: userId.value.trim(),
         action: action.value.trim(),
@@ -49,19 +50,17 @@ export async function auditPage(root: HTMLElement, params: URLSearchParams): Pro
         since: time(since),
         until: time(until),
         pageSize: 50,
-        pageToken: next ? token : "",
+        pageToken,
       });
-      rows = next ? [...rows, ...page.entries.map(row)] : page.entries.map(row);
-      token = page.nextPageToken;
-      replace(results, table("Audit rows, newest first", ["When", "Action", "Entity", "User", "Actor", "New values", "IP address"], rows as never, "no row matches."));
-      more.hidden = !token;
-      status(`${rows.length} row${rows.length === 1 ? "" : "s"} shown.`);
-    });
-  }
+      return { items: page.entries, nextPageToken: page.nextPageToken };
+    },
+    row,
+  });
+  replace(root, h("section", { "aria-labelledby": "audit-title" }, h("h1", { id: "audit-title" }, "Audit log"), form, alert.el, paged.results, paged.more));
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    void load(false);
+    void paged.load(false);
   });
-  more.addEventListener("click", () => void load(true));
-  await load(false);
+  await paged.load(false);
 }

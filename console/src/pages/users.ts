@@ -3,8 +3,8 @@
 import { KycStatus } from "../../../gen/identity/v1/kyc_pb.js";
 import type { UserSummary } from "../../../gen/identity/v1/admin_pb.js";
 import { client, when, words } from "../api.js";
-import { field, h, replace, select, table } from "../dom.js";
-import { alertBox, busy, status } from "../ui.js";
+import { field, h, replace, select } from "../dom.js";
+import { alertBox, pagedTable } from "../ui.js";
 
 function row(s: UserSummary) {
   const u = s.user!;
@@ -26,34 +26,33 @@ export async function usersPage(root: HTMLElement, initialQuery = ""): Promise<v
   const kyc = select("kyc_status", [["", "Any"], [String(KycStatus.NOT_SUBMITTED), "Not submitted"], [String(KycStatus.PENDING), "Pending"], [String(KycStatus.APPROVED), "Approved"], [String(KycStatus.REJECTED), "Rejected"]]);
   const form = h("form", { class: "filters", role: "search", "aria-label": "Find users" },
     field("Username, e-mail or phone starts with", query), field("Account", active), field("KYC", kyc), h("button", { type: "submit" }, "Search"));
-  const results = h("div", { class: "results" });
-  const more = h("button", { type: "button", hidden: true }, "More");
-  replace(root, h("section", { "aria-labelledby": "users-title" }, h("h1", { id: "users-title" }, "Users"), form, alert.el, results, more));
-
-  let rows: unknown[][] = [];
-  let token = "";
-  async function load(next: boolean): Promise<void> {
-    await busy(next ? more : form.querySelector("button"), "Searching", alert, async () => {
+  const paged = pagedTable({
+    alert,
+    caption: "Users found",
+    headers: ["Username", "E-mail", "Phone", "Account", "KYC", "Points", "Joined"],
+    empty: "no user matches.",
+    busyLabel: "Searching",
+    noun: "user",
+    firstPageButton: () => form.querySelector("button"),
+    fetch: async (pageToken) => {
       const page = await client.admin.listUsers({
         query: query.value.trim(),
         isActive: active.value === "" ? undefined : active.value === "true",
         kycStatus: kyc.value ? Number(kyc.value) : KycStatus.UNSPECIFIED,
         pageSize: 25,
-        pageToken: next ? token : "",
+        pageToken,
       });
-      rows = next ? [...rows, ...page.users.map(row)] : page.users.map(row);
-      token = page.nextPageToken;
-      replace(results, table("Users found", ["Username", "E-mail", "Phone", "Account", "KYC", "Points", "Joined"], rows as never, "no user matches."));
-      more.hidden = !token;
-      status(`${rows.length} user${rows.length === 1 ? "" : "s"} shown.`);
-    });
-  }
+      return { items: page.users, nextPageToken: page.nextPageToken };
+    },
+    row,
+  });
+  replace(root, h("section", { "aria-labelledby": "users-title" }, h("h1", { id: "users-title" }, "Users"), form, alert.el, paged.results, paged.more));
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     history.replaceState(null, "", `#/users?q=${encodeURIComponent(query.value.trim())}`);
-    void load(false);
+    void paged.load(false);
   });
-  more.addEventListener("click", () => void load(true));
   query.focus();
-  await load(false);
+  await paged.load(false);
 }
