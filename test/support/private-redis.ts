@@ -100,7 +100,9 @@ async function waitForPong(port: number, timeoutMs: number): Promise<void> {
 export async function startPrivateRedis(options: { port?: number; args?: string[]; configFile?: string; password?: string } = {}): Promise<PrivateRedis> {
   const port = options.port ?? (await freePort());
   const auth = options.password === undefined ? [] : ["--requirepass", options.password, "--masterauth", options.password];
-  if (options.password !== undefined) passwords.set(port, options.password);
+  // A port is reused by later servers: each says for itself whether it has a password.
+  if (options.password === undefined) passwords.delete(port);
+  else passwords.set(port, options.password);
   let child: ChildProcess | undefined;
   let exited: Promise<void> | undefined;
 
