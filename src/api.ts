@@ -46,7 +46,6 @@ import { consoleRoute } from "./server/endpoints/console.js";
 import { jwksRoute } from "./server/endpoints/jwks.js";
 import { buildOpenApiDocument, openApiRoute } from "./server/rest/openapi.js";
 import type { ReadinessCheck } from "./server/endpoints/health.js";
-import { createRestGateway } from "./server/rest/gateway.js";
 import { startServer, type RunningServer } from "./server/server.js";
 import { apiServices } from "./server/services.js";
 import { checkRedis, writeAudit, type Stores } from "./store/index.js";
@@ -120,13 +119,12 @@ export async function startApi(config: Config, logger: Logger, stores: Stores, n
     interceptors: [authInterceptor],
     outages: stores.outages,
     readiness: [...storeReadiness(stores), ...readiness],
-    plainRoutes: ({ router, contextValuesFor }) => [
+    restServices: apiServices,
+    plainRoutes: () => [
       jwksRoute(ring),
       openApiRoute(openApi),
       // The staff console's built files (npm run build).
       consoleRoute(path.join(PROJECT_ROOT, "dist", "console")),
-      // Last: it answers every unknown /api/ path with a JSON 404.
-      createRestGateway({ router, services: apiServices, contextValuesFor, maxBodyBytes: config.maxRequestBytes, logger }),
     ],
   });
 }

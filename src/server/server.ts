@@ -3,13 +3,17 @@
 import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { OutageLog } from "../store/store-errors.js";
-import { createCors } from "./http/cors.js";
+import { createCors, CORS_VARY } from "./http/cors.js";
+import { createRestGateway } from "./rest/gateway.js";
 import { createGrpcUnaryPath } from "./grpc/unary.js";
+import { createConnectUnaryPath } from "./connect/unary.js";
+import { createUnaryCalls } from "./unary/calls.js";
 import { createReadiness, healthRoutes, registerHealth, type ReadinessCheck } from "./endpoints/health.js";
 import { sendError, strictUtf8, type NodeRequest, type NodeResponse, type PlainRoute, type PlainRouteContext } from "./http/plain.js";
 import { abandonOnAbort, callObserver, contextValuesFor, errorInterceptor, readRequestMeta, requestMetaOf, toConnectError, trustedProxies } from "./calls/interceptors.js";
@@ -17,6 +21,9 @@ import { startListener, type ListenerTimeouts } from "./http/listener.js";
 import { createMetrics } from "./endpoints/metrics.js";
 import { createPreRouting, undecodableAsInvalidArgument } from "./http/protocol-answers.js";
 import { registerReflection } from "./endpoints/reflection.js";
+
+/** Connect responses this large or larger are compressed when the client accepts it (connect-node's default). */
+const COMPRESS_MIN_BYTES = 1024;
 
 export interface ServerDeps {
   config: Config;
@@ -27,8 +34,10 @@ export interface ServerDeps {
   interceptors?: Interceptor[];
   /** What /readyz and the gRPC health check verify (e.g. PostgreSQL, Redis). */
   readiness: ReadinessCheck[];
-  /** Routes outside the router (REST gateway, JWKS, OpenAPI), tried in order before the final 404. */
+  /** Routes outside the router (JWKS, OpenAPI, console), tried in order before the REST paths and the final 404. */
   plainRoutes?: (ctx: PlainRouteContext) => PlainRoute[];
+  /** Services whose google.api.http annotations are served as REST paths (rest/gateway.ts). */
+  restServices?: readonly DescService[];
   /** Where calls failed by an unreachable store are reported (the stores' outage log). */
   outages?: OutageLog;
   /** Listener timeouts, for tests; production uses the defaults. */
@@ -50,28 +59,39 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const proxies = trustedProxies(config.trustedProxies);
   const observer = callObserver(logger, metrics, deps.outages);
   const cors = createCors(config.corsOrigins);
+  // What the front handler adds to every response without an Origin, for the calls served on HTTP/2 streams.
+  const streamHead: Readonly<Record<string, string>> = Object.freeze(cors ? { vary: CORS_VARY } : ({} as Record<string, string>));
   // Aborted when the grace period ends: handlers see their signal abort before the sockets go.
   const shutdown = new AbortController();
   // Every call in flight links its own signal to this one: no listener limit (Node warns past 10).
   setMaxListeners(0, shutdown.signal);
 
   const interceptors = [observer.interceptor, errorInterceptor, ...(deps.interceptors ?? [])];
-  // Unary gRPC calls of the API services bypass connect-node's protocol handler (an
-  // equivalent context, the same interceptors, observation and error mapping; see grpc/unary.ts).
-  const grpcUnary = createGrpcUnaryPath({ interceptors, startCall: observer.start, readMaxBytes: config.maxRequestBytes, shutdownSignal: shutdown.signal });
+  // Unary calls of the API services, over gRPC, Connect and REST, bypass connect-node's protocol
+  // handlers (an equivalent context, the same interceptors, observation and error mapping; see
+  // unary/calls.ts).
+  const unaryCalls = createUnaryCalls({ interceptors, startCall: observer.start, readMaxBytes: config.maxRequestBytes, shutdownSignal: shutdown.signal });
+  const grpcUnary = createGrpcUnaryPath(unaryCalls);
 
   // connect-node's default set, named here because the gRPC answer to any other encoding lists them.
   const acceptCompression = [compressionGzip, compressionBrotli];
+  // Unknown fields are ignored (the default), so clients may be newer than the server;
+  // zero values are written out so app models see every field. JSON that is not UTF-8 is
+  // refused (invalid_argument) rather than read with replacement characters, as binary
+  // messages with invalid UTF-8 in a string are (connect's JSON serialization takes a
+  // textDecoder from these options, though their type does not list it).
+  const jsonOptions = { ignoreUnknownFields: true, alwaysEmitImplicit: true, ...{ textDecoder: strictUtf8 } };
+  const connectUnary = createConnectUnaryPath({ calls: unaryCalls, acceptCompression, compressMinBytes: COMPRESS_MIN_BYTES, readMaxBytes: config.maxRequestBytes, jsonOptions });
   let router: ConnectRouter | undefined;
   const rpcHandler = connectNodeAdapter({
     routes(r) {
       router = r;
-      deps.routes(grpcUnary.recording(r));
+      deps.routes(unaryCalls.recording(r));
       registerHealth(r, readiness, () => [...new Set(r.handlers.map((h) => h.service.typeName))]);
       registerReflection(r);
     },
     // connect-node would still send a handler's result after the call's deadline or the shutdown
-    // grace: abandonOnAbort answers such calls at once (the fast path does so itself).
+    // grace: abandonOnAbort answers such calls at once (the server's own unary paths do so themselves).
     interceptors: [observer.interceptor, errorInterceptor, abandonOnAbort, ...(deps.interceptors ?? [])],
     acceptCompression,
     requestGate(ctx) {
@@ -79,12 +99,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       observer.requestGate(ctx);
     },
     readMaxBytes: config.maxRequestBytes,
-    // Unknown fields are ignored (the default), so clients may be newer than the server;
-    // zero values are written out so app models see every field. JSON that is not UTF-8 is
-    // refused (invalid_argument) rather than read with replacement characters, as binary
-    // messages with invalid UTF-8 in a string are (connect-node's JSON serialization takes a
-    // textDecoder from these options, though their type does not list it).
-    jsonOptions: { ignoreUnknownFields: true, alwaysEmitImplicit: true, ...{ textDecoder: strictUtf8 } },
+    compressMinBytes: COMPRESS_MIN_BYTES,
+    jsonOptions,
     shutdownSignal: shutdown.signal,
     contextValues: contextValuesFor,
     // The adapter hands over the server's own response object (typed narrower by connect-node).
@@ -92,6 +108,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   });
   if (!router) throw new Error("connectNodeAdapter did not call routes()");
   const preRouting = createPreRouting({ handlers: router.handlers, encodings: acceptCompression.map((c) => c.name) });
+  const rest = deps.restServices && createRestGateway({ calls: unaryCalls, contextValuesFor, services: deps.restServices, maxBodyBytes: config.maxRequestBytes, logger });
 
   const { healthz, readyz } = healthRoutes(readiness);
   const plainRoutes: Array<[name: string, route: PlainRoute]> = [
@@ -99,6 +116,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     ["readyz", readyz],
     ["metrics", metrics.route],
     ...(deps.plainRoutes?.({ router, contextValuesFor }) ?? []).map((route): [string, PlainRoute] => ["plain", route]),
+    // Last: it answers every unknown /api/ path with a JSON 404.
+    ...(rest ? [["rest", rest.route] as [string, PlainRoute]] : []),
   ];
 
   async function servePlain(req: NodeRequest, res: NodeResponse): Promise<void> {
@@ -139,11 +158,19 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
         metrics.countHttp("rpc_rejected", req.method ?? "", res.statusCode);
         return;
       }
+      // Unary Connect calls (connect/unary.ts); the rest goes to connect-node, which hands what
+      // it does not route to the plain routes (servePlain).
+      if (connectUnary.serve(req, res)) return;
       rpcHandler(req, res);
     },
-    // Unary gRPC calls: served on the stream itself (grpc/unary.ts); every other stream becomes
-    // a request for the handler above.
-    streamHandler: (stream, headers) => grpcUnary.serve(stream, headers, () => readRequestMeta({ headers, socket: stream.session?.socket }, proxies)),
+    // Unary gRPC, Connect and REST calls are served on the stream itself (browsers' calls, with an
+    // Origin, go the way above for CORS); every other stream becomes a request for the handler above.
+    streamHandler(stream, headers) {
+      const meta = () => readRequestMeta({ headers, socket: stream.session?.socket }, proxies);
+      if (grpcUnary.serve(stream, headers, meta)) return true;
+      if (headers.origin !== undefined) return false;
+      return connectUnary.serveStream(stream, headers, meta, streamHead) || (rest?.serveStream(stream, headers, meta, streamHead) ?? false);
+    },
   });
 
   const scheme = config.tls ? "https" : "http";

@@ -19,6 +19,7 @@ import { PointsService } from "../../gen/identity/v1/points_pb.js";
 import type { RequestMeta } from "../../src/domain/caller.js";
 import { requestMetaKey } from "../../src/server/calls/context.js";
 import { createRestGateway } from "../../src/server/rest/gateway.js";
+import { createUnaryCalls } from "../../src/server/unary/calls.js";
 import type { NodeRequest, NodeResponse, PlainRoute } from "../../src/server/http/plain.js";
 import { decodePathValue, parsePathTemplate } from "../../src/server/rest/path.js";
 
@@ -105,13 +106,13 @@ describe("REST gateway (e2e)", () => {
 
   const services: DescService[] = [UserAuthService, KycService, PointsService];
   let gateway: PlainRoute;
-  let router: ConnectRouter | undefined;
+  // The server's own call engine serves the REST calls; connect-node only routes to the gateway here.
+  const calls = createUnaryCalls({ interceptors: [fakeAuth], startCall: () => () => {}, readMaxBytes: 2048, shutdownSignal: new AbortController().signal });
   const handler = connectNodeAdapter({
     interceptors: [fakeAuth],
     contextValues: contextValuesFor,
     routes(r) {
-      router = r;
-      routes(r);
+      routes(calls.recording(r));
     },
     fallback(req, res) {
       const url = new URL(req.url ?? "/", "http://localhost");
@@ -126,7 +127,7 @@ describe("REST gateway (e2e)", () => {
   });
 
   before(async () => {
-    gateway = createRestGateway({ router: router!, services, contextValuesFor, maxBodyBytes: 2048, logger: pino({ level: "silent" }) });
+    gateway = createRestGateway({ calls, contextValuesFor, services, maxBodyBytes: 2048, logger: pino({ level: "silent" }) }).route;
     server = http.createServer(handler);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -355,9 +356,9 @@ describe("REST gateway (e2e)", () => {
     }
   });
 
-  it("refuses to start when an annotated service is not on the router", () => {
-    const options = { router: router!, services: [...services, DeviceService], contextValuesFor, maxBodyBytes: 1, logger: pino({ level: "silent" }) };
-    expect(() => createRestGateway(options)).to.throw(/RegisterDevice.*no Connect handler/);
+  it("refuses to start when an annotated service is not served", () => {
+    const options = { calls, contextValuesFor, services: [...services, DeviceService], maxBodyBytes: 1, logger: pino({ level: "silent" }) };
+    expect(() => createRestGateway(options)).to.throw(/RegisterDevice.*not served as a unary method/);
   });
 });
 

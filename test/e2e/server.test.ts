@@ -28,7 +28,8 @@ import { loadConfig } from "../../src/config.js";
 import { exhausted, invalid } from "../../src/domain/errors.js";
 import { createLogger } from "../../src/logger.js";
 import { requestMetaKey } from "../../src/server/calls/context.js";
-import { readBody, sendJson } from "../../src/server/http/plain.js";
+import { readBody } from "../../src/server/http/body.js";
+import { sendJson } from "../../src/server/http/plain.js";
 import { startServer, type RunningServer, type ServerDeps } from "../../src/server/server.js";
 import { apiServices } from "../../src/server/services.js";
 import { grpcUnary } from "../support/clients.js";
@@ -147,7 +148,7 @@ describe("server (one port, every protocol)", function () {
           plainRoutes: ({ router, contextValuesFor }) => [
             async (req, res, url) => {
               if (url.pathname !== "/test/echo" || req.method !== "POST") return false;
-              const body = await readBody(req, maxRequestBytes);
+              const body = await readBody(req, { limit: maxRequestBytes, declared: req.headers["content-length"] });
               sendJson(res, 200, { bytes: body.length, rpcs: router.handlers.length, requestId: contextValuesFor(req).get(requestMetaKey).requestId });
               return true;
             },

@@ -2,7 +2,7 @@
 // default) until changed, and then behaving like fetch's Headers without touching the source.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
 import { expect } from "chai";
-import { CallHeaders } from "../../src/server/grpc/call-headers.js";
+import { CallHeaders } from "../../src/server/unary/call-headers.js";
 
 const request = (): IncomingHttpHeaders => ({
   ":method": "POST",

@@ -1,7 +1,7 @@
 // The calls in flight of the unary gRPC path: items come and go in any order and each is
 // there exactly while it should be.
 import { expect } from "chai";
-import { InFlight } from "../../src/server/grpc/in-flight.js";
+import { InFlight } from "../../src/server/unary/in-flight.js";
 
 const item = (name: string) => ({ name, inFlightIndex: -1 });
 const names = (set: InFlight<ReturnType<typeof item>>) => set.snapshot().map((i) => i.name).sort();

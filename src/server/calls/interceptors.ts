@@ -185,13 +185,13 @@ function callError(req: UnaryRequest | StreamRequest, err: unknown): ConnectErro
 }
 
 /**
- * For connect-node's protocol handlers (Connect, gRPC-Web, gRPC beside the fast path, and the
- * REST gateway through them): connect-node aborts a call's signal at its deadline, when the
+ * For connect-node's protocol handlers (gRPC-Web, Connect GET and streaming, gRPC beside the
+ * server's own unary paths): connect-node aborts a call's signal at its deadline, when the
  * client goes and at the end of the shutdown grace, but waits for the handler and sends
  * whatever it returns, even after that. This answers a unary call with the signal's reason
  * (deadline_exceeded, unavailable) as soon as it aborts, and never with a result that came
  * after; the handler's database work is cancelled through the same signal (Caller.signal). The
- * unary gRPC fast path does the same itself (grpc/unary.ts), without this interceptor.
+ * server's own unary paths do the same themselves (unary/calls.ts), without this interceptor.
  */
 export const abandonOnAbort: Interceptor = (next) => async (req) => {
   if (req.stream) return next(req);
@@ -247,7 +247,7 @@ export interface CallObserver {
  * One log line and the RPC metrics per call. Interceptors only see calls whose request
  * was read and parsed, so the clock starts before the body is read and the line is written
  * when the call ends: connect-node aborts each call's signal at its end, with the error as
- * the reason when one ended it (requestGate); the unary gRPC fast path ends its calls
+ * the reason when one ended it (requestGate); the server's own unary paths end their calls
  * directly (start). A malformed or oversized request is therefore logged and counted too.
  */
 export function callObserver(logger: Logger, metrics: Metrics, outages: OutageLog = createOutageLog(logger)): CallObserver {

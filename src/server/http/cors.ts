@@ -7,6 +7,8 @@ const allowMethods = [...new Set([...connectCors.allowedMethods, "GET", "POST", 
 const allowHeaders = [...connectCors.allowedHeaders, "Authorization", "X-Request-Id"].join(", ");
 const exposeHeaders = [...connectCors.exposedHeaders, "X-Request-Id", "Retry-After"].join(", ");
 const maxAgeSeconds = "7200";
+/** The Vary of a response to a request that is not a preflight. */
+export const CORS_VARY = "Origin";
 
 /**
  * Returns a function that adds CORS headers for an allowed Origin and answers preflight
@@ -21,7 +23,7 @@ export function createCors(origins: string[]): ((req: NodeRequest, res: NodeResp
   return (req, res) => {
     const origin = req.headers.origin;
     const preflight = req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
-    res.setHeader("vary", preflight ? "Origin, Access-Control-Request-Method, Access-Control-Request-Headers" : "Origin");
+    res.setHeader("vary", preflight ? `${CORS_VARY}, Access-Control-Request-Method, Access-Control-Request-Headers` : CORS_VARY);
     const permitted = origin !== undefined && (any || allowed.has(origin.toLowerCase()));
     if (permitted) res.setHeader("access-control-allow-origin", any ? "*" : origin);
     if (!preflight) {

@@ -1,9 +1,9 @@
 // Plain HTTP plumbing shared by the routes that are not RPCs (health, metrics, JWKS,
 // OpenAPI, the REST gateway): request/response types for HTTP/1.1 and HTTP/2 alike,
-// JSON answers in the same shape as Connect errors, and a bounded body reader.
+// JSON answers in the same shape as Connect errors.
 import type http from "node:http";
 import type http2 from "node:http2";
-import { Code, ConnectError } from "@connectrpc/connect";
+import type { Code } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import type { ContextValues, ConnectRouter } from "@connectrpc/connect";
 
@@ -43,22 +43,4 @@ export function sendJson(res: NodeResponse, status: number, body: unknown, heade
 /** Answers with the HTTP status Connect maps the code to and `{ code, message }`. */
 export function sendError(res: NodeResponse, code: Code, message: string): void {
   sendJson(res, codeToHttpStatus(code), { code: codeName(code), message });
-}
-
-/**
- * Reads the whole request body, refusing more than `limit` bytes with resource_exhausted
- * (before reading anything when Content-Length already says so).
- */
-export async function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
-  const tooLarge = () => new ConnectError(`request body larger than ${limit} bytes`, Code.ResourceExhausted);
-  const declared = Number(req.headers["content-length"]);
-  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
 }

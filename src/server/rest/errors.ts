@@ -4,8 +4,8 @@
 // others stay as Connect sends them (`{ "type", "value": base64 }`).
 import { create, createRegistry, fromBinary, toBinary, toJson, type DescMessage, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { base64Encode } from "@bufbuild/protobuf/wire";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToString, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
+import type { ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { file_google_rpc_error_details } from "../../../gen/google/rpc/error_details_pb.js";
 
 export interface RestErrorBody {
@@ -18,11 +18,6 @@ const detailTypes = createRegistry(file_google_rpc_error_details);
 
 export function restErrorBody(error: ConnectError): RestErrorBody {
   return { code: codeToString(error.code), message: error.rawMessage, details: error.details.map(detailJson) };
-}
-
-/** The error in the body of a Connect unary error response; throws an internal error if there is none. */
-export function errorFromConnectBody(status: number, body: Uint8Array): ConnectError {
-  return errorFromJsonBytes(body, undefined, new ConnectError(`unreadable Connect error response (HTTP ${status})`, Code.Internal));
 }
 
 function detailJson(detail: ConnectError["details"][number]): JsonValue {

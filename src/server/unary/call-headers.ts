@@ -1,4 +1,4 @@
-// The Headers of a call on the unary gRPC fast path (grpc/unary.ts). Handlers and
+// The Headers of a call on the server's own unary paths (unary/call.ts). Handlers and
 // interceptors see the fetch `Headers` interface, as connect gives them; this one keeps
 // lower-cased names and skips the WebIDL conversions and validation that fetch's own class
 // runs on every entry of every call. Names and values reach the wire only through node's

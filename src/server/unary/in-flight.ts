@@ -1,4 +1,4 @@
-// The calls in flight of the unary gRPC path, for telling them of a shutdown. An array in which
+// The calls in flight of the server's own unary paths, for telling them of a shutdown. An array in which
 // each item knows its place, rather than a Set: adding and removing cost a push and a pop, and
 // nothing of a removed item stays behind. A long-lived Set whose entries keep coming and going
 // is rehashed every few entries, and V8 keeps each table it rehashed away, entries included,
