@@ -69,11 +69,19 @@ describe("http2 stream tables", () => {
   // The renewal is a workaround for V8 and node internals: it stays only while it pays. On a
   // node where a busy session's finished streams no longer reach the old generation, this fails
   // and src/server/http/http2-stream-tables.ts should go (bench/RESULTS.md, S24 and Runtime).
+  // The medians move with the machine's other work (one fresh-clone run measured 1.03 MB kept
+  // against 477 kB renewed, others 1.1-2.2 MB against 20-470 kB): a second measurement is taken
+  // when the first shows no gain, and the test fails only when neither does.
   it("still keep finished streams alive on this node unless renewed", async function () {
-    this.timeout(60_000);
-    const kept = await promotedBytes("keep", 100_000);
-    const renewed = await promotedBytes("renew", 100_000);
-    expect(kept, `a scavenge promoted ${kept} bytes (median) without renewal, ${renewed} with it`).to.be.greaterThan(2 * renewed + 100_000);
+    this.timeout(120_000);
+    const seen: string[] = [];
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const kept = await promotedBytes("keep", 100_000);
+      const renewed = await promotedBytes("renew", 100_000);
+      if (kept > 2 * renewed + 100_000) return;
+      seen.push(`${kept} bytes without renewal, ${renewed} with it`);
+    }
+    expect.fail(`a scavenge promoted (median) ${seen.join("; then ")}`);
   });
 
   it("are found on this node's server sessions", async () => {
