@@ -126,7 +126,10 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     try {
       for (const [name, handle] of plainRoutes) {
         route = name;
-        if (await handle(req, res, url)) break;
+        const handled = await handle(req, res, url);
+        // A REST call: counted with the RPCs, like the same call on the HTTP/2 stream path.
+        if (handled === "rpc") return;
+        if (handled) break;
         route = "not_found";
       }
       if (route === "not_found") sendError(res, Code.NotFound, `No route for ${req.method} ${url.pathname}`);

@@ -129,11 +129,12 @@ describe("the server's own Connect and REST paths, on every way in", function ()
     expect(res.headers["access-control-allow-origin"]).to.equal(way === "h2-origin" ? ORIGIN : undefined);
   }
 
-  const metric = async (labels: Record<string, string>): Promise<number> => {
+  /** The sum of a counter's series that carry these labels. */
+  const metric = async (labels: Record<string, string>, name = "identity_rpc_requests_total"): Promise<number> => {
     const text = await (await fetch(`${server.url}/metrics`)).text();
     const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-    const line = text.split("\n").find((l) => l.startsWith("identity_rpc_requests_total{") && wanted.every((w) => l.includes(w)));
-    return line ? Number(line.split(" ").pop()) : 0;
+    const lines = text.split("\n").filter((l) => l.startsWith(`${name}{`) && wanted.every((w) => l.includes(w)));
+    return lines.reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
   };
 
   for (const way of WAYS) {
@@ -223,8 +224,10 @@ describe("the server's own Connect and REST paths, on every way in", function ()
     });
 
     describe(`REST over ${way}`, () => {
-      it("answers GET /api/auth/me with snake_case JSON, no-store, the request id; one log line with protocol rest", async () => {
+      it("answers GET /api/auth/me with snake_case JSON, no-store, the request id; one log line with protocol rest, counted as an RPC only", async () => {
         const requestId = `req-${way}-rest-me`;
+        const rpcs = await metric({ method: "GetMe", code: "ok" });
+        const plainHttp = await metric({}, "identity_http_requests_total");
         const res = await sender.send(way, { method: "GET", path: "/api/auth/me", headers: { ...bearer(user), "x-request-id": requestId } });
         expect(res.status).to.equal(200);
         expect(res.headers).to.include({ "content-type": "application/json", "cache-control": "no-store", "content-length": String(res.body.length) });
@@ -232,6 +235,10 @@ describe("the server's own Connect and REST paths, on every way in", function ()
         expect(res.json).to.have.property("phone_number");
         expectFrontHeaders(way, res, requestId);
         expect(server.logs.filter((l) => l.requestId === requestId).map((l) => [l.protocol, l.code, l.procedure])).to.deep.equal([["rest", "ok", "/identity.v1.UserAuthService/GetMe"]]);
+        // The /metrics read just before the call is the only plain HTTP request since then (a read
+        // is counted once it is answered).
+        expect(await metric({}, "identity_http_requests_total")).to.equal(plainHttp + 1);
+        expect(await metric({ method: "GetMe", code: "ok" })).to.equal(rpcs + 1);
       });
 
       it("answers errors as { code, message, details }: 401, and 429 with Retry-After and a decoded RetryInfo", async () => {

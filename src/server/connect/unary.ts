@@ -1,17 +1,13 @@
-// Unary Connect calls (the apps' protocol, JSON or binary, HTTP/1.1 or HTTP/2) served by the
-// server's own call engine (unary/calls.ts) instead of connect-node's handler, which builds
-// fetch-style requests and headers, async-iterable bodies and three AbortControllers per call
-// (bench/RESULTS.md, issue 19). This path takes:
-//
-//   POST /<service>/<method> of a unary method served by unary/calls.ts, with a unary Connect
-//   content-type (application/json or application/proto),
-//
-// and leaves everything else to connect-node (GET requests, streaming, gRPC-Web, unknown paths).
-// The protocol's pieces are connect's own: its content-type parsing, Connect-Timeout-Ms parsing,
-// compression negotiation (gzip and br, both ways; responses from compressMinBytes on), method
-// serialization with the server's JSON options, error JSON and trailer- headers. CORS headers
-// and X-Request-Id are already on the response (server.ts).
-import type { Message } from "@bufbuild/protobuf";
+// Unary Connect calls (the apps' protocol: JSON or binary, HTTP/1.1 or HTTP/2) on the server's
+// own call engine (unary/calls.ts) rather than connect-node's handler (bench/RESULTS.md, S25).
+// Taken: POST to a unary method served there with a unary Connect content type and a
+// Content-Encoding the server decodes; everything else stays with connect-node (GET, streaming,
+// gRPC-Web, unknown paths). The protocol's pieces are connect's own: content-type and
+// Connect-Timeout-Ms parsing, compression negotiation (gzip, br, both ways), serialization with
+// the server's JSON options, error JSON. CORS and X-Request-Id come from the exchange (server.ts).
+import type { IncomingHttpHeaders } from "node:http";
+import type http2 from "node:http2";
+import type { DescMessage, JsonReadOptions, JsonWriteOptions, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { compressionNegotiate, createMethodSerializationLookup, mergeNonProtocolHeaders, type Compression, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
 import {
@@ -22,9 +18,6 @@ import {
   parseContentType,
   parseTimeout,
 } from "@connectrpc/connect/protocol-connect";
-import type { DescMessage, JsonReadOptions, JsonWriteOptions } from "@bufbuild/protobuf";
-import type { IncomingHttpHeaders } from "node:http";
-import type http2 from "node:http2";
 import type { RequestMeta } from "../../domain/caller.js";
 import { contextValuesFor, contextValuesOf } from "../calls/interceptors.js";
 import { nodeExchange, streamExchange, type HttpExchange } from "../http/exchange.js";

@@ -8,8 +8,8 @@
 //   identity), no Origin header (browsers do not speak this protocol; CORS stays with the
 //   other path),
 //
-// and hands everything else to connect-node (gRPC-Web, Connect, compression, streaming
-// methods, unknown paths). What a call sees is the same either way (unary/calls.ts), with
+// and hands everything else on (Connect and REST to their own paths; gRPC-Web, compression,
+// streaming methods and unknown paths to connect-node). What a call sees is the same either way (unary/calls.ts), with
 // connect's error mapping (setTrailerStatus: grpc-status, grpc-message,
 // grpc-status-details-bin) and the same codes for malformed requests as connect-node's handler.
 import http2 from "node:http2";

@@ -13,10 +13,11 @@ export type NodeResponse = (http.ServerResponse | http2.Http2ServerResponse) & {
 
 /**
  * A route outside the Connect router. Returns true when it handled (answered) the request,
- * false to let the next route try. Routes are tried after /healthz, /readyz and /metrics
- * and before the final 404.
+ * "rpc" when it served it as an RPC (counted by the RPC metrics, not as plain HTTP), false to
+ * let the next route try. Routes are tried after /healthz, /readyz and /metrics and before the
+ * final 404.
  */
-export type PlainRoute = (req: NodeRequest, res: NodeResponse, url: URL) => boolean | Promise<boolean>;
+export type PlainRoute = (req: NodeRequest, res: NodeResponse, url: URL) => boolean | "rpc" | Promise<boolean | "rpc">;
 
 /** What plain routes get to work with when they are built (see ServerDeps.plainRoutes). */
 export interface PlainRouteContext {

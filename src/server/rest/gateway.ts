@@ -112,7 +112,7 @@ class RestCall extends HttpUnaryCall<Buffer> {
 }
 
 export interface RestGateway {
-  /** The plain route: answers every path under /api/ (404, 405 and OPTIONS included), false for others. */
+  /** The plain route: answers every path under /api/ ("rpc" for a call; 404, 405 and OPTIONS itself), false for others. */
   route: PlainRoute;
   /**
    * Serves a REST call on an HTTP/2 stream and returns true, when the path and method name one
@@ -174,7 +174,7 @@ export function createRestGateway(options: RestGatewayOptions): RestGateway {
       return true;
     }
     await calls.run(new RestCall(match.route, match.pathValues, url.searchParams, nodeExchange(req, res), contextValuesFor(req), maxBodyBytes), match.route.method);
-    return true;
+    return "rpc";
   };
 
   // Answers for requests that name no method (hence never observed as calls): noted here.

@@ -11,12 +11,11 @@
 //   later is dropped;
 // - a call whose deadline passed while its handler ran answers deadline_exceeded, never the
 //   handler's result.
-import { createMethodImplSpec, createServiceImplSpec, type ConnectRouter, type HandlerContext, type Interceptor, type MethodImplSpec } from "@connectrpc/connect";
 import type { DescMethod } from "@bufbuild/protobuf";
+import { ConnectError, createMethodImplSpec, createServiceImplSpec, type ConnectRouter, type HandlerContext, type Interceptor, type MethodImplSpec } from "@connectrpc/connect";
+import type { EndCall } from "../calls/interceptors.js";
 import { adopt, CALL_ENDED, composeUnary, deadlineExceeded, internalError, newRequest, type UnaryCall, type UnaryFn, type UnarySpec } from "./call.js";
 import { InFlight } from "./in-flight.js";
-import { ConnectError } from "@connectrpc/connect";
-import type { EndCall } from "../calls/interceptors.js";
 
 export interface UnaryCallsOptions {
   /** Applied in this order, as connect applies them. */
