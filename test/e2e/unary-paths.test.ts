@@ -301,6 +301,9 @@ describe("the server's own Connect and REST paths, on every way in", function ()
         ]);
         await sleep(300);
         closed = other.close();
+        // The answers come at the end of the grace; the stop itself is awaited after the lock goes
+        // (two of these writes wait on the same profile row: the stores' close can wait for that
+        // lock, on the tree before issue 19 too).
         return Promise.all(calls);
       });
       expect(results.map((r) => [r.status, r.json?.code])).to.deep.equal(Array(WAYS.length * 2).fill([503, "unavailable"]));
