@@ -1,40 +1,8 @@
-// Enforces each method's `identity.v1.auth` policy (proto/identity/v1/options.proto) and
-// puts the caller's principal in the handler context (principalKey). The request meta
-// (client IP, user agent, request id) is set by the server from the HTTP request, before
-// interceptors run; this interceptor only reads it for its log lines.
-//
-//   NONE               passes; the Authorization header is not even read, so an expired
-//                      token sent along with RefreshToken cannot fail the call, and
-//                      handlers of these methods get no principal.
-//   USER               a valid user access token.
-//   STAFF              a valid user access token of a staff user.
-//   STAFF_OR_SERVICE   a staff user's token or a service token.
-//   OPTIONAL_USER      passes; a bearer token, when sent, is judged like USER's and a valid
-//                      user principal is handed to the handler, which decides what needs it
-//                      (RequestOtp/VerifyOtp for CHANGE_IDENTIFIER and DELETE_ACCOUNT). An
-//                      invalid or ended token counts as none: a stale token sent along with
-//                      a sign-in code request cannot fail it.
-//   anything else      permission_denied (fail closed: a method nobody marked is refused).
-//
-// "Valid" means: a well-formed `Authorization: Bearer <jwt>` (gRPC metadata
-// `authorization` is the same header), verified by the token issuer, and accepted by
-// checkPrincipal; a service token also must not be on the deny list. Missing or bad
-// tokens → unauthenticated; a valid caller of the wrong kind → permission_denied.
-//
-// A user token is judged by its session, which checkPrincipal reads from the database on
-// every call: every denial of a user token (logout, revoking one's own session) ends that
-// session first, so its token is already refused there, and a Redis look-up per call would
-// only repeat the answer. Service tokens have no session: the deny list is how one is
-// revoked before it expires.
-//
-// Staff = users.is_staff, read by checkPrincipal on every call. The token's "staff" role
-// is only a hint for other backends: a user promoted or demoted since the token was issued
-// is judged by the database, and the principal handed to handlers carries the database's
-// answer in its roles.
-//
-// Install it inside the error interceptor (errors thrown by checkPrincipal pass through
-// unchanged) and only on the identity.v1 services: health and reflection carry no policy
-// and would be refused.
+// The auth interceptor: enforces each method's `identity.v1.auth` policy
+// (proto/identity/v1/options.proto) and puts the caller's principal in the handler context
+// (principalKey). The policies and what "valid" means are on createAuthInterceptor below.
+// Install it inside the error interceptor and only on the identity.v1 services: health and
+// reflection carry no policy and would be refused.
 import { getOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
 import { auth, AuthPolicy } from "../../../gen/identity/v1/options_pb.js";
@@ -91,6 +59,45 @@ function bearerToken(header: string | null): string | undefined {
   return BEARER_PREFIX.test(header) ? header.slice(BEARER_PREFIX.lastIndex) : undefined;
 }
 
+/**
+ * Enforces each method's `identity.v1.auth` policy (proto/identity/v1/options.proto) and
+ * puts the caller's principal in the handler context (principalKey). The request meta
+ * (client IP, user agent, request id) is set by the server from the HTTP request, before
+ * interceptors run; this interceptor only reads it for its log lines.
+ *
+ *   NONE               passes; the Authorization header is not even read, so an expired
+ *                      token sent along with RefreshToken cannot fail the call, and
+ *                      handlers of these methods get no principal.
+ *   USER               a valid user access token.
+ *   STAFF              a valid user access token of a staff user.
+ *   STAFF_OR_SERVICE   a staff user's token or a service token.
+ *   OPTIONAL_USER      passes; a bearer token, when sent, is judged like USER's and a valid
+ *                      user principal is handed to the handler, which decides what needs it
+ *                      (RequestOtp/VerifyOtp for CHANGE_IDENTIFIER and DELETE_ACCOUNT). An
+ *                      invalid or ended token counts as none: a stale token sent along with
+ *                      a sign-in code request cannot fail it.
+ *   anything else      permission_denied (fail closed: a method nobody marked is refused).
+ *
+ * "Valid" means: a well-formed `Authorization: Bearer <jwt>` (gRPC metadata
+ * `authorization` is the same header), verified by the token issuer, and accepted by
+ * checkPrincipal; a service token also must not be on the deny list. Missing or bad
+ * tokens → unauthenticated; a valid caller of the wrong kind → permission_denied.
+ *
+ * A user token is judged by its session, which checkPrincipal reads from the database on
+ * every call: every denial of a user token (logout, revoking one's own session) ends that
+ * session first, so its token is already refused there, and a Redis look-up per call would
+ * only repeat the answer. Service tokens have no session: the deny list is how one is
+ * revoked before it expires.
+ *
+ * Staff = users.is_staff, read by checkPrincipal on every call. The token's "staff" role
+ * is only a hint for other backends: a user promoted or demoted since the token was issued
+ * is judged by the database, and the principal handed to handlers carries the database's
+ * answer in its roles.
+ *
+ * Install it inside the error interceptor (errors thrown by checkPrincipal pass through
+ * unchanged) and only on the identity.v1 services: health and reflection carry no policy
+ * and would be refused.
+ */
 export function createAuthInterceptor({ issuer, denyList, checkPrincipal, services, logger }: AuthInterceptorOptions): Interceptor {
   const guarded = new Set(services.map((s) => s.typeName));
   // getOption decodes the method's options on every call: remember the answer.

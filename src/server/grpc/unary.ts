@@ -1,17 +1,11 @@
-// Unary gRPC calls served on the HTTP/2 stream itself (internal backends call GetMe-style
-// methods on every request they serve). connect-node's gRPC handler treats every call as a
-// stream (async iterables, fetch-style objects, an extra AbortController, an AbortError with its
-// stack trace per call) and costs more than the methods themselves. This path takes:
-//
-//   POST /<service>/<method> of a unary method served by unary/calls.ts, content-type
-//   application/grpc or application/grpc+proto, no compression (grpc-encoding absent or
-//   identity), no Origin header (browsers do not speak this protocol; CORS stays with the
-//   other path),
-//
-// and hands everything else on (Connect and REST to their own paths; gRPC-Web, compression,
-// streaming methods and unknown paths to connect-node). What a call sees is the same either way (unary/calls.ts), with
-// connect's error mapping (setTrailerStatus: grpc-status, grpc-message,
-// grpc-status-details-bin) and the same codes for malformed requests as connect-node's handler.
+// Unary gRPC calls served on the HTTP/2 stream itself, on the server's call engine
+// (unary/calls.ts): internal backends call GetMe-style methods on every request they serve, and
+// connect-node's gRPC handler (async iterables, fetch-style objects, AbortControllers per call)
+// cost more than the methods (bench/RESULTS.md, S3, S19). Taken: POST to a unary method served
+// there, content-type application/grpc or application/grpc+proto, no grpc-encoding (or
+// identity), no Origin (CORS stays with the other way). Everything else goes on: Connect and REST
+// to their own paths; gRPC-Web, compression, streaming and unknown paths to connect-node. Errors
+// map as connect's do (setTrailerStatus), malformed requests get connect-node's codes.
 import http2 from "node:http2";
 import { fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";

@@ -1,27 +1,12 @@
-// Node's HTTP/2 session keeps its streams in a Map (`streams`) and a Set (`pendingStreams`) of
-// its internal state, and V8 makes a busy session's streams outlive their calls by far:
-//
-// - a Map or Set whose entries keep coming and going is rehashed every few entries, and V8 keeps
-//   the hash table it rehashed away, with the entries it held, linked to the table that
-//   replaced it (for iterators still walking the old one);
-// - a full collection promotes the live young objects to the old generation, the session's
-//   current tables among them;
-// - from then on, each table retired from such an old table is held by the old one through
-//   every scavenge (a scavenge cannot tell a dead old object from a live one), and holds the
-//   next in turn, each with the streams it held: every stream of the session, and all a stream
-//   references, is promoted to the old generation until the next full collection, which
-//   promotes the tables of that moment and starts it over.
-//
-// Under load that is most of what a call leaves behind: the old generation fills at the rate
-// of the calls, full collections come every few hundred milliseconds and each one stops every
-// call in flight (bench/RESULTS.md, S24: 0.36 MB promoted per scavenge with our own code
-// letting go of calls, 0.03 MB with this module; full collections 24 → 9 per 200,000 GetMe).
-//
-// So after every full collection each open session gets fresh tables holding the same
-// entries: the promoted tables stop changing, nothing is linked to them, and the new tables
-// retire young. The tables are found by shape (the session's own `state` symbol, holding a
-// `streams` Map and a `pendingStreams` Set, which node reads afresh at every use); on a node
-// that keeps them otherwise this does nothing and says so once in the debug log.
+// After every full collection, gives each open HTTP/2 session fresh stream tables holding the
+// same entries. Why: node keeps a session's streams in a Map and a Set, and V8 links each hash
+// table a rehash retires to its successor; once a table is in the old generation, every stream
+// that passes through the session (and all it references) is promoted until the next full
+// collection, and a busy server then runs full collections every few hundred milliseconds,
+// stopping every call (bench/RESULTS.md, S24 and Runtime: node 26). Renewed, the old tables stop
+// changing and the new ones retire young. The tables are found by shape (the session's `state`
+// symbol, holding a `streams` Map and a `pendingStreams` Set); on a node that keeps them
+// otherwise this does nothing and says so once in the debug log.
 import type http2 from "node:http2";
 import { constants, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
 import { types } from "node:util";

@@ -1,16 +1,12 @@
-// The REST paths of DESIGN §2, transcoded from the methods' google.api.http annotations
-// (no hand-written route table). Each call runs through the server's own call engine
-// (unary/calls.ts) like a Connect or gRPC call of the method, so every interceptor (request
-// meta, logging, metrics, error mapping, auth) and the handling of a shutdown or a client that
-// goes apply exactly as for those callers; the request message is built from the path, query and body
-// (rest/request.ts) and the answer written straight from the response message: snake_case
-// fields, all present (rest/response.ts); errors as { code, message, details } with Connect's
-// HTTP status for the code (rest/errors.ts), response headers and error metadata as headers.
-//
-// Statuses the gateway answers itself: 404 (unknown path under /api/), 405 (known path,
-// other method; with Allow), 400 (malformed JSON, bad path or query value), 413 (body over
-// maxBodyBytes), 415 (body not JSON). OPTIONS on a known path answers 204 with Allow (CORS
-// preflights are answered by the server before plain routes run); HEAD runs the GET.
+// The REST paths of DESIGN §2, transcoded from the methods' google.api.http annotations (no
+// hand-written route table). Each call runs on the server's call engine (unary/calls.ts) like a
+// Connect or gRPC call, with every interceptor and the same shutdown and client-gone handling;
+// the request message comes from path, query and body (rest/request.ts), the answer straight from
+// the response message: snake_case fields, all present (rest/response.ts); errors as { code,
+// message, details } with Connect's HTTP status for the code (rest/errors.ts). The gateway's own
+// answers: 404 (unknown path under /api/), 405 with Allow, 400 (malformed JSON, bad path or query
+// value), 413 (body over maxBodyBytes), 415 (body not JSON); OPTIONS on a known path 204 with
+// Allow (CORS preflights are answered before); HEAD runs the GET.
 import type http2 from "node:http2";
 import type { DescService, JsonValue, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";

@@ -1,16 +1,13 @@
 // One unary call on the server's own paths (gRPC on an HTTP/2 stream, Connect, REST): the
-// HandlerContext handlers and interceptors see, and the request objects they are handed.
-// Each protocol subclasses UnaryCall with how it reads its input and writes its answer;
-// unary/calls.ts drives every call the same way. connect's own context costs two
-// AbortControllers, three listeners, three fetch Headers and an abort event per call; this one
-// makes its AbortController only when the signal is read (or a deadline needs it), is told of
-// a shutdown through the calls in flight, and tells its observer of its end directly.
-//
-// Letting go: whatever a finished call leaves reachable from an object in the old generation
-// survives the scavenges that follow, and a busy server then runs full collections that stop
-// every call (bench/RESULTS.md, S22 and S24). So: no long-lived Set of calls (in-flight.ts),
-// shared accessors rather than closures on the requests, listeners on the transport removed
-// when done, and an ended call drops its request and observer.
+// HandlerContext handlers and interceptors see, and the request objects they are handed. Each
+// protocol subclasses UnaryCall with how it reads its input and writes its answer; calls.ts
+// drives every call the same way. Unlike connect's context (two AbortControllers, three
+// listeners, three fetch Headers per call) it makes its AbortController only when the signal is
+// read or a deadline needs it, and tells its observer of its end directly. Letting go: whatever a
+// finished call leaves reachable from the old generation is promoted and brings full collections
+// (bench/RESULTS.md, S22, S24): no long-lived Set of calls (in-flight.ts), shared accessors rather
+// than closures on requests, transport listeners removed when done, an ended call drops its
+// request and observer.
 import { create, type DescService, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type HandlerContext, type Interceptor, type MethodImplSpec, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { CallHeaders } from "./call-headers.js";

@@ -1,16 +1,11 @@
 // The unary methods the server serves on its own paths, and how each call runs. Methods are
-// recorded as they are registered on the Connect router (router.service() or router.rpc()
-// without per-route options), their interceptors composed once; gRPC (grpc/unary.ts), Connect
-// (connect/unary.ts) and REST (rest/gateway.ts) then run their calls through run(), so that
-// every protocol gets the same context, interceptors, observation (log line, metrics), error
-// mapping, deadline and shutdown handling:
-//
-// - a call abandoned by its deadline, by its client or by the end of the shutdown grace is
-//   answered at once with that status; its signal aborts first (the database work it started
-//   is cancelled and rolled back: store/transaction.ts), and whatever the handler returns
-//   later is dropped;
-// - a call whose deadline passed while its handler ran answers deadline_exceeded, never the
-//   handler's result.
+// recorded as they are registered on the Connect router (without per-route options), their
+// interceptors composed once; gRPC (grpc/unary.ts), Connect (connect/unary.ts) and REST
+// (rest/gateway.ts) run their calls through run(), so every protocol gets the same context,
+// interceptors, observation, error mapping, deadline and shutdown handling. A call abandoned by
+// its deadline, its client or the end of the shutdown grace is answered at once with that status,
+// its signal aborted first (its database work is cancelled: store/transaction.ts) and a later
+// result dropped; a call whose deadline passed while its handler ran answers deadline_exceeded.
 import type { DescMethod } from "@bufbuild/protobuf";
 import { ConnectError, createMethodImplSpec, createServiceImplSpec, type ConnectRouter, type HandlerContext, type Interceptor, type MethodImplSpec } from "@connectrpc/connect";
 import type { EndCall } from "../calls/interceptors.js";
