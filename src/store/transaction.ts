@@ -7,11 +7,14 @@
 // backend's process id and secret key on a connection of its own), not pg_cancel_backend(pid):
 // behind PgBouncer the pid the client knows is PgBouncer's, which forwards a cancel request to
 // the right server connection but would not know what to make of that pid in SQL.
+import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import type { Sequelize, Transaction, TransactionOptions } from "sequelize";
 
 /** How long a cancel request may take before it is given up (the statement then runs on). */
 const CANCEL_TIMEOUT_MS = 2_000;
+/** After an abort, the pause between cancel requests while the transaction's work still runs. */
+const CANCEL_AGAIN_MS = 50;
 
 /** What pg keeps on a connected client, beyond its typings: the backend key and the TLS settings. */
 type CancelTarget = pg.Client & { processID: number | null; secretKey: number | null; ssl?: unknown; sslNegotiation?: string };
@@ -50,7 +53,11 @@ export function cancelStatement(client: pg.Client): Promise<void> {
  * Runs `work` in a transaction (Sequelize's managed form: committed when `work` resolves, rolled
  * back when it throws) that `signal` abandons: once the signal aborts, the running statement is
  * cancelled, the transaction rolls back instead of committing, and the call rejects with the
- * signal's reason. A signal already aborted starts nothing.
+ * signal's reason. A signal already aborted starts nothing. The cancel is sent again every
+ * CANCEL_AGAIN_MS until `work` settles: the statement running at the abort may finish before
+ * the first request lands (two calls on one row: the first's rollback frees the second's
+ * UPDATE), and work that then starts its next statement would otherwise wait on unchecked (a
+ * stop that never finished while that statement waited for a lock).
  */
 export function runTransaction<T>(sequelize: Sequelize, signal: AbortSignal | undefined, work: (t: Transaction) => Promise<T>): Promise<T>;
 export function runTransaction<T>(sequelize: Sequelize, signal: AbortSignal | undefined, options: TransactionOptions, work: (t: Transaction) => Promise<T>): Promise<T>;
@@ -69,7 +76,14 @@ export async function runTransaction<T>(
       // Aborted while waiting for a connection from the pool.
       signal.throwIfAborted();
       const client = (t as unknown as { connection: pg.Client }).connection;
-      const onAbort = () => (cancelling = cancelStatement(client));
+      let settled = false;
+      const cancelUntilSettled = async () => {
+        while (!settled) {
+          await cancelStatement(client);
+          if (!settled) await sleep(CANCEL_AGAIN_MS);
+        }
+      };
+      const onAbort = () => (cancelling = cancelUntilSettled());
       signal.addEventListener("abort", onAbort, { once: true });
       try {
         const result = await work(t);
@@ -77,6 +91,7 @@ export async function runTransaction<T>(
         signal.throwIfAborted();
         return result;
       } finally {
+        settled = true;
         signal.removeEventListener("abort", onAbort);
         // The connection goes back to the pool after the rollback: a cancel request still on its
         // way could otherwise hit the next statement someone else runs on it.

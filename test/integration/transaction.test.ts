@@ -87,6 +87,33 @@ describe("runTransaction (a call's signal abandons its transaction)", function (
     expect(await nameOf()).to.equal("next");
   });
 
+  it("cancels a statement that starts after the abort, while the work still runs (the first cancel found nothing to cancel)", async () => {
+    await sequelize.query("CREATE TABLE IF NOT EXISTS locked (id int)");
+    await other.query("BEGIN");
+    await other.query("LOCK TABLE locked IN SHARE MODE");
+    try {
+      const controller = new AbortController();
+      const work = runTransaction(sequelize, controller.signal, async (t) => {
+        await sequelize.query("UPDATE items SET name = 'after' WHERE id = 1", { transaction: t });
+        // No statement runs when the signal aborts; the next one waits for the test's lock.
+        await sleep(300);
+        await sequelize.query("INSERT INTO locked VALUES (1)", { transaction: t });
+      });
+      const settled = work.then(
+        () => "committed",
+        (err: unknown) => err,
+      );
+      await sleep(100);
+      controller.abort(reason);
+      // Settles while the test still holds its lock (before the fix it waited for the lock).
+      expect(await Promise.race([settled, sleep(5000, "still waiting for the lock")])).to.equal(reason);
+      expect(await waitingForLock()).to.equal(0);
+    } finally {
+      await other.query("ROLLBACK");
+    }
+    expect(await nameOf()).to.equal("before");
+  });
+
   it("does not commit when the signal aborts between statements", async () => {
     const controller = new AbortController();
     const work = runTransaction(sequelize, controller.signal, async (t) => {
