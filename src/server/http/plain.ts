@@ -3,9 +3,8 @@
 // JSON answers in the same shape as Connect errors.
 import type http from "node:http";
 import type http2 from "node:http2";
-import type { Code } from "@connectrpc/connect";
+import type { Code, ConnectRouter, ContextValues } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
-import type { ContextValues, ConnectRouter } from "@connectrpc/connect";
 
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 /** Either response; `writeHead` with a status and headers is the one form both take. */
