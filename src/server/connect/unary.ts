@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import type http2 from "node:http2";
 import type { DescMessage, JsonReadOptions, JsonWriteOptions, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
-import { compressionNegotiate, createMethodSerializationLookup, mergeNonProtocolHeaders, type Compression, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
+import { compressionNegotiate, createMethodSerializationLookup, type Compression, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
 import {
   codeToHttpStatus,
   contentTypeUnaryJson,
@@ -20,7 +20,8 @@ import {
 } from "@connectrpc/connect/protocol-connect";
 import type { RequestMeta } from "../../domain/caller.js";
 import { contextValuesFor, contextValuesOf } from "../calls/interceptors.js";
-import { nodeExchange, streamExchange, type HttpExchange } from "../http/exchange.js";
+import { headerValue, nodeExchange, streamExchange, type HttpExchange } from "../http/exchange.js";
+import { isUndecodableMessage } from "../http/protocol-answers.js";
 import type { NodeRequest, NodeResponse } from "../http/plain.js";
 import { readBody } from "../http/body.js";
 import type { UnarySpec } from "../unary/call.js";
@@ -81,7 +82,7 @@ class ConnectCall extends HttpUnaryCall<Uint8Array> {
       return this.protocol.serialization.getI(this.binary).parse(bytes);
     } catch (err) {
       // An undecodable binary message is the client's fault (connect says internal; see http/protocol-answers.ts).
-      if (err instanceof ConnectError && err.code === Code.Internal && err.rawMessage.startsWith("parse binary: ")) throw new ConnectError(err.rawMessage, Code.InvalidArgument);
+      if (isUndecodableMessage(err)) throw new ConnectError(err.rawMessage, Code.InvalidArgument);
       throw err;
     }
   }
@@ -102,20 +103,15 @@ class ConnectCall extends HttpUnaryCall<Uint8Array> {
     if (error) {
       status = codeToHttpStatus(error.code);
       this.responseHeader.set("content-type", contentTypeUnaryJson);
-      if (!error.isWireError) mergeNonProtocolHeaders(this.responseHeader, error.metadata);
       body = errorToJsonBytes(error, this.protocol.options.jsonOptions);
       this.responseEncoding = undefined;
     }
     body ??= new Uint8Array(0);
-    const head = this.responseHead();
+    const head = this.responseHead(error);
     if (this.responseEncoding) head["content-encoding"] = this.responseEncoding;
     head["content-length"] = String(body.byteLength);
     return this.write(status, head, body);
   }
-}
-
-function headerValue(value: string | string[] | undefined): string | null {
-  return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
 }
 
 export function createConnectUnaryPath(options: ConnectUnaryOptions): ConnectUnaryPath {

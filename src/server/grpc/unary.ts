@@ -13,6 +13,7 @@ import { contentTypeProto, parseTimeout, setTrailerStatus } from "@connectrpc/co
 import type { RequestMeta } from "../../domain/caller.js";
 import { contextValuesOf } from "../calls/interceptors.js";
 import { readBody } from "../http/body.js";
+import { headerValue } from "../http/exchange.js";
 import { internalError, UnaryCall, type UnarySpec } from "../unary/call.js";
 import type { UnaryCalls } from "../unary/calls.js";
 
@@ -43,8 +44,8 @@ class GrpcCall extends UnaryCall<Buffer> {
     private readonly headers: http2.IncomingHttpHeaders,
     meta: RequestMeta,
   ) {
-    const grpcTimeout = headers["grpc-timeout"];
-    const timeout = grpcTimeout === undefined ? undefined : parseTimeout(Array.isArray(grpcTimeout) ? grpcTimeout.join(", ") : grpcTimeout, Number.MAX_SAFE_INTEGER);
+    const grpcTimeout = headerValue(headers["grpc-timeout"]);
+    const timeout = grpcTimeout === null ? undefined : parseTimeout(grpcTimeout, Number.MAX_SAFE_INTEGER);
     super(spec, "POST", headers, contextValuesOf(meta), timeout?.timeoutMs, RESPONSE_HEADER);
     this.timeout = timeout;
     this.requestId = meta.requestId;

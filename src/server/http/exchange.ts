@@ -30,6 +30,11 @@ export interface HttpExchange {
   destroy(): void;
 }
 
+/** A request header as fetch would show it (repeated fields joined), or null. */
+export function headerValue(value: string | string[] | undefined): string | null {
+  return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+}
+
 function absoluteUrl(socket: unknown, headers: IncomingHttpHeaders, target: string): string {
   const encrypted = (socket as Partial<TLSSocket> | undefined)?.encrypted === true;
   return `${encrypted ? "https" : "http"}://${headers[":authority"] ?? headers.host}${target}`;

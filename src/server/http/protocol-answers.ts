@@ -142,6 +142,11 @@ export function answerHeadersTooLarge(stream: http2.ServerHttp2Stream, headers: 
   stream.resume();
 }
 
+/** The error connect's binary serialization throws for a request message that does not decode (code internal). */
+export function isUndecodableMessage(err: unknown): err is ConnectError {
+  return err instanceof ConnectError && err.code === Code.Internal && err.rawMessage.startsWith("parse binary: ");
+}
+
 /**
  * connect-node reports a request message that does not decode (bad protobuf, invalid UTF-8 in a
  * string field) as internal ("parse binary: …"): the client's fault, so invalid_argument. Called
@@ -153,7 +158,7 @@ export function undecodableAsInvalidArgument(ctx: HandlerContext): void {
     "abort",
     () => {
       const reason: unknown = ctx.signal.reason;
-      if (reason instanceof ConnectError && reason.code === Code.Internal && reason.rawMessage.startsWith("parse binary: ")) {
+      if (isUndecodableMessage(reason)) {
         (reason as { code: Code }).code = Code.InvalidArgument;
       }
     },

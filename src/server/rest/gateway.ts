@@ -10,7 +10,6 @@
 import type http2 from "node:http2";
 import type { DescService, JsonValue, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
-import { mergeNonProtocolHeaders } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import type { RequestMeta } from "../../domain/caller.js";
 import type { Logger } from "../../logger.js";
@@ -93,11 +92,10 @@ class RestCall extends HttpUnaryCall<Buffer> {
     let status = 200;
     if (error) {
       status = httpStatusOf(error);
-      if (!error.isWireError) mergeNonProtocolHeaders(this.responseHeader, error.metadata);
       body = Buffer.from(JSON.stringify(restErrorBody(error)));
     }
     body ??= Buffer.alloc(0);
-    const head = this.responseHead();
+    const head = this.responseHead(error);
     head["content-type"] = "application/json";
     head["content-length"] = String(body.length);
     head["cache-control"] = "no-store";

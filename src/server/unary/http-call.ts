@@ -1,6 +1,7 @@
 // A unary call whose answer is one plain HTTP response (Connect unary, REST), over either kind
 // of exchange (http/exchange.ts).
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import { mergeNonProtocolHeaders } from "@connectrpc/connect/protocol";
 import type { HttpExchange } from "../http/exchange.js";
 import { internalError, UnaryCall, type UnarySpec } from "./call.js";
 
@@ -34,8 +35,13 @@ export abstract class HttpUnaryCall<Body> extends UnaryCall<Body> {
     exchange.onClose(onClose);
   }
 
-  /** The response headers, with the trailers as `trailer-` headers (how Connect unary carries them). */
-  protected responseHead(): Record<string, string> {
+  /**
+   * The response headers, with an error's metadata (e.g. Retry-After; not protocol headers, and
+   * not from an error read off the wire) and the trailers as `trailer-` headers (how Connect
+   * unary carries them).
+   */
+  protected responseHead(error?: ConnectError): Record<string, string> {
+    if (error && !error.isWireError) mergeNonProtocolHeaders(this.responseHeader, error.metadata);
     const head: Record<string, string> = {};
     this.responseHeader.copyTo(head);
     this.responseTrailer.forEach((value, name) => (head[`trailer-${name}`] = value));
