@@ -40,6 +40,18 @@ describe("runTransaction (a call's signal abandons its transaction)", function (
   const waitingForLock = async () =>
     (await other.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'")).rowCount;
 
+  /** Runs `test` while the test's own connection holds a lock on table `locked` (an INSERT there waits). */
+  async function withLockedTable(test: () => Promise<void>): Promise<void> {
+    await sequelize.query("CREATE TABLE IF NOT EXISTS locked (id int)");
+    await other.query("BEGIN");
+    await other.query("LOCK TABLE locked IN SHARE MODE");
+    try {
+      await test();
+    } finally {
+      await other.query("ROLLBACK");
+    }
+  }
+
   async function until(check: () => Promise<boolean>): Promise<void> {
     for (let i = 0; i < 200; i++) {
       if (await check()) return;
@@ -57,10 +69,7 @@ describe("runTransaction (a call's signal abandons its transaction)", function (
   });
 
   it("cancels the statement that waits, rolls back what the transaction wrote, and rejects with the signal's reason", async () => {
-    await sequelize.query("CREATE TABLE IF NOT EXISTS locked (id int)");
-    await other.query("BEGIN");
-    await other.query("LOCK TABLE locked IN SHARE MODE");
-    try {
+    await withLockedTable(async () => {
       const controller = new AbortController();
       const work = runTransaction(sequelize, controller.signal, async (t) => {
         await sequelize.query("UPDATE items SET name = 'after' WHERE id = 1", { transaction: t });
@@ -76,9 +85,7 @@ describe("runTransaction (a call's signal abandons its transaction)", function (
       // Settles while the test still holds its lock: the statement was cancelled, not waited for.
       expect(await settled).to.equal(reason);
       expect(await waitingForLock()).to.equal(0);
-    } finally {
-      await other.query("ROLLBACK");
-    }
+    });
     expect(await nameOf()).to.equal("before");
     // The pool's connection is fine for the next transaction.
     await runTransaction(sequelize, new AbortController().signal, async (t) => {
@@ -88,10 +95,7 @@ describe("runTransaction (a call's signal abandons its transaction)", function (
   });
 
   it("cancels a statement that starts after the abort, while the work still runs (the first cancel found nothing to cancel)", async () => {
-    await sequelize.query("CREATE TABLE IF NOT EXISTS locked (id int)");
-    await other.query("BEGIN");
-    await other.query("LOCK TABLE locked IN SHARE MODE");
-    try {
+    await withLockedTable(async () => {
       const controller = new AbortController();
       const work = runTransaction(sequelize, controller.signal, async (t) => {
         await sequelize.query("UPDATE items SET name = 'after' WHERE id = 1", { transaction: t });
@@ -108,9 +112,7 @@ describe("runTransaction (a call's signal abandons its transaction)", function (
       // Settles while the test still holds its lock (before the fix it waited for the lock).
       expect(await Promise.race([settled, sleep(5000, "still waiting for the lock")])).to.equal(reason);
       expect(await waitingForLock()).to.equal(0);
-    } finally {
-      await other.query("ROLLBACK");
-    }
+    });
     expect(await nameOf()).to.equal("before");
   });
 
